@@ -1,0 +1,243 @@
+"""pyaoe.target.engine: the target's protocol engine for one interface and any number of exports.
+
+handle_frame(frame, now) -> reply frames: the address filter, R flag, mask and reserve checks,
+version check and dispatch by command; announcements() for start-up. No sockets, no clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from pyaoe.errors import FrameError
+from pyaoe.protocol import (
+    AOE_HLEN,
+    AOE_VERSION,
+    ATA_HLEN,
+    CONFIG_HLEN,
+    MASK_HLEN,
+    RESERVE_HLEN,
+    BROADCAST_MAC,
+    BROADCAST_SHELF,
+    BROADCAST_SLOT,
+    AoeError,
+    AtaArg,
+    AtaCommand,
+    Command,
+    ConfigArg,
+    ConfigCommand,
+    Frame,
+    Header,
+    HeaderFlag,
+    MaskArg,
+    ReserveArg,
+    encode_frame,
+    pad_frame,
+    reply_header,
+    sectors_per_frame,
+)
+from pyaoe.protocol.frame import Arg, decode_arg
+from pyaoe.protocol.header import decode_header, encode_header_into
+from pyaoe.target.ata import execute_ata
+from pyaoe.target.control import answer_config, answer_mask, answer_reserve, config_reply
+from pyaoe.target.export import Export
+
+__all__ = ["TargetEngine"]
+
+log = logging.getLogger(__name__)
+
+
+class TargetEngine:
+    """Answers AoE requests arriving on one interface for a set of exports.
+
+    ``mac`` and ``mtu`` are the interface's; set ``mtu`` again when the interface's MTU changes
+    (the sector count is recomputed from it for every request, as vblade does).
+    """
+
+    def __init__(self, mac: bytes, mtu: int, exports: Iterable[Export] = ()) -> None:
+        if len(mac) != 6:
+            raise ValueError("an interface MAC is 6 bytes")
+        self.mac = bytes(mac)
+        self.mtu = mtu
+        self._exports: dict[tuple[int, int], Export] = {}
+        #: Frames dropped because they could not be decoded or were not for us.
+        self.ignored = 0
+        for export in exports:
+            self.add_export(export)
+
+    # -- exports -------------------------------------------------------------------------------
+    def add_export(self, export: Export) -> None:
+        key = (export.config.shelf, export.config.slot)
+        if key in self._exports:
+            raise ValueError(f"{export.config.name} is already exported on this interface")
+        self._exports[key] = export
+
+    def remove_export(self, shelf: int, slot: int) -> Export:
+        return self._exports.pop((shelf, slot))
+
+    @property
+    def exports(self) -> list[Export]:
+        return list(self._exports.values())
+
+    @property
+    def max_sectors(self) -> int:
+        """Sectors one frame carries at the current MTU."""
+        return sectors_per_frame(self.mtu)
+
+    def _addressed(self, shelf: int, slot: int) -> list[Export]:
+        if shelf != BROADCAST_SHELF and slot != BROADCAST_SLOT:
+            export = self._exports.get((shelf, slot))
+            return [export] if export is not None else []
+        return [
+            e
+            for (s, t), e in self._exports.items()
+            if shelf in (s, BROADCAST_SHELF) and slot in (t, BROADCAST_SLOT)
+        ]
+
+    # -- frames --------------------------------------------------------------------------------
+    def announcements(self) -> list[bytes]:
+        """Unsolicited Query Config responses announcing every export.
+
+        Broadcast, or one unicast copy to each MAC of a non-empty mask list, as vblade does;
+        unlike vblade's, they carry version 1.
+        """
+        frames = []
+        for export in self._exports.values():
+            arg = config_reply(export, ConfigCommand.READ, self.max_sectors)
+            destinations = export.state.mask_list or [BROADCAST_MAC]
+            for dst in destinations:
+                header = Header(
+                    dst=dst,
+                    src=self.mac,
+                    shelf=export.config.shelf,
+                    slot=export.config.slot,
+                    command=Command.QUERY_CONFIG,
+                    tag=0,
+                    flags=HeaderFlag.RESPONSE,
+                )
+                frames.append(encode_frame(Frame(header, arg)))
+        return frames
+
+    def handle_frame(self, frame: bytes | bytearray | memoryview, now: float = 0.0) -> list[bytes]:
+        """Answer one received frame (Ethernet header included); never raises for bad input.
+
+        Returns the reply frames, padded, in order (several for a broadcast query).
+        """
+        try:
+            header = decode_header(frame)
+        except FrameError:
+            self.ignored += 1
+            return []
+        if header.is_response or (header.dst != self.mac and header.dst != BROADCAST_MAC):
+            self.ignored += 1
+            return []
+        exports = self._addressed(header.shelf, header.slot)
+        if not exports:
+            self.ignored += 1
+            return []
+        arg: Arg | None = None
+        arg_error: FrameError | None = None
+        if header.version == AOE_VERSION:
+            try:
+                arg = decode_arg(header.command, frame)
+            except FrameError as exc:
+                arg_error = exc
+        replies = []
+        for export in exports:
+            try:
+                reply = self._answer(export, header, arg, arg_error, frame)
+            except Exception:  # the serving loop must survive anything one frame does
+                log.exception("%s: failed to answer a frame: %s", export.config.name, bytes(frame[:36]).hex())
+                reply = None
+            if reply is not None:
+                replies.append(reply)
+        return replies
+
+    def _answer(
+        self,
+        export: Export,
+        header: Header,
+        arg: Arg | None,
+        arg_error: FrameError | None,
+        frame: bytes | bytearray | memoryview,
+    ) -> bytes | None:
+        state = export.state
+        counters = export.counters
+        if state.mask_list and header.src not in state.mask_list:
+            counters.dropped += 1
+            return None
+        counters.requests += 1
+        if header.version != AOE_VERSION:
+            return self._error(export, header, AoeError.UNSUPPORTED_VERSION, frame)
+        if arg_error is not None:
+            if arg_error.reply_error is None:
+                counters.dropped += 1
+                return None
+            return self._error(export, header, arg_error.reply_error, frame)
+        if isinstance(arg, AtaArg):
+            return self._answer_ata(export, header, arg, frame)
+        if isinstance(arg, ConfigArg):
+            answer = answer_config(export, arg, self.max_sectors)
+            if answer is None:
+                return None
+            return self._reply(export, header, answer[0], answer[1])
+        if isinstance(arg, MaskArg):
+            return self._reply(export, header, *answer_mask(export, arg, header.src))
+        if isinstance(arg, ReserveArg):
+            return self._reply(export, header, *answer_reserve(export, arg, header.src))
+        # Unknown and vendor commands: echo the argument with error 1, as vblade does.
+        return self._error(export, header, AoeError.UNRECOGNIZED_COMMAND, frame)
+
+    def _answer_ata(
+        self, export: Export, header: Header, arg: AtaArg, frame: bytes | bytearray | memoryview
+    ) -> bytes:
+        state = export.state
+        if (
+            state.reserve_list
+            and header.src not in state.reserve_list
+            and arg.cmd_status != AtaCommand.IDENTIFY_DEVICE
+        ):
+            return self._error(export, header, AoeError.TARGET_RESERVED, frame)
+        result = execute_ata(export, arg, self.max_sectors, header.is_broadcast)
+        if result.aoe_error:
+            return self._error(export, header, result.aoe_error, frame)
+        reply = AtaArg(
+            aflags=arg.aflags,
+            err_feature=result.error,
+            sector_count=result.sector_count,
+            cmd_status=result.status,
+            lba=arg.lba,
+            data=result.data,
+        )
+        return self._reply(export, header, reply, 0)
+
+    def _reply(self, export: Export, header: Header, arg: Arg, error: int) -> bytes:
+        if error:
+            export.counters.aoe_errors += 1
+        rheader = reply_header(header, self.mac, export.config.shelf, export.config.slot, error)
+        return encode_frame(Frame(rheader, arg))
+
+    def _error(
+        self, export: Export, header: Header, error: int, frame: bytes | bytearray | memoryview
+    ) -> bytes:
+        """An error response: R and E set, and the request's fixed argument echoed back.
+
+        Built from raw bytes so that a frame whose argument cannot be decoded is still answered;
+        write data is not echoed, while an unknown command is echoed whole, as vblade does.
+        """
+        export.counters.aoe_errors += 1
+        rheader = reply_header(header, self.mac, export.config.shelf, export.config.slot, error)
+        end = _FIXED_LENGTH.get(header.command, len(frame))
+        buf = bytearray(max(AOE_HLEN, min(end, len(frame))))
+        buf[AOE_HLEN:] = frame[AOE_HLEN : len(buf)]
+        encode_header_into(buf, rheader)
+        return pad_frame(buf)
+
+
+#: Where each known command's fixed argument ends.
+_FIXED_LENGTH = {
+    Command.ATA: ATA_HLEN,
+    Command.QUERY_CONFIG: CONFIG_HLEN,
+    Command.MAC_MASK_LIST: MASK_HLEN,
+    Command.RESERVE_RELEASE: RESERVE_HLEN,
+}
