@@ -85,6 +85,13 @@ class MaskArg:
             raise ValueError("mask fields are bytes")
         if len(self.directives) > 255:
             raise ValueError("at most 255 directives fit in one frame")
+        # With MError set the Dir Count field holds failed_index, so directives could not be
+        # counted on the wire (vblade's error reply is the bare argument); without it there is
+        # no field for failed_index. Either mix would not decode to what was built.
+        if self.merror and self.directives:
+            raise ValueError("a mask error response carries no directives")
+        if not self.merror and self.failed_index:
+            raise ValueError("failed_index is only sent with merror")
 
 
 def decode_mask(buf: bytes | bytearray | memoryview) -> MaskArg:
