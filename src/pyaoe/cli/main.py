@@ -1,0 +1,40 @@
+"""pyaoe.cli.main: the `pyaoe` umbrella command: target, demo, and the rest as they land.
+
+`pyaoe SUBCOMMAND --help` shows each one's options.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+
+def _target(argv: Sequence[str]) -> int:
+    from pyaoe.cli.vblade import main_target
+
+    return main_target(argv)
+
+
+_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: pyaoe COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, (_f, text) in _COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 1
+    command = _COMMANDS.get(args[0])
+    if command is None:
+        print(f"pyaoe: unknown command {args[0]!r} (try pyaoe --help)", file=sys.stderr)
+        return 1
+    return command[0](args[1:])

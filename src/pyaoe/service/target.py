@@ -1,0 +1,163 @@
+"""pyaoe.service.target: the target's serving loop: packet sockets in, TargetEngine, replies out.
+
+One socket and one engine per interface, any number of exports; announces at start, keeps
+serving whatever a frame does, flushes on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import signal
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from pyaoe.net.bpf import target_filter
+from pyaoe.net.packet_socket import PacketSocket
+from pyaoe.protocol import AOE_HLEN, ETH_ZLEN, Command
+from pyaoe.target import Export, TargetEngine
+
+__all__ = ["ExportSpec", "TargetService"]
+
+log = logging.getLogger(__name__)
+
+#: Byte 19 of a frame holds the AoE command.
+_COMMAND_OFFSET = AOE_HLEN - 5
+_RECV_BUFFER = 1 << 16
+
+
+@dataclass
+class ExportSpec:
+    """An export and the interfaces it is served on."""
+
+    export: Export
+    interfaces: Sequence[str]
+
+
+@dataclass
+class _Port:
+    sock: PacketSocket
+    engine: TargetEngine
+
+
+@dataclass
+class TargetService:
+    """Serve ``specs`` until stop() or SIGTERM/SIGINT."""
+
+    specs: Sequence[ExportSpec]
+    #: Socket buffer size in frames (vblade sizes its buffers as bufcnt x MTU).
+    buffer_frames: int = 0
+    _ports: list[_Port] = field(default_factory=list)
+    _stopping: bool = False
+
+    def open(self) -> None:
+        """Open a socket per interface; raises OSError (e.g. no such interface) before serving."""
+        by_interface: dict[str, list[Export]] = {}
+        for spec in self.specs:
+            for ifname in spec.interfaces:
+                by_interface.setdefault(ifname, []).append(spec.export)
+        try:
+            for ifname, exports in by_interface.items():
+                probe = PacketSocket(ifname)
+                mac, mtu = probe.mac, probe.mtu
+                probe.close()
+                only = exports[0].config if len(exports) == 1 else None
+                program = target_filter(mac, only.shelf if only else None, only.slot if only else None)
+                frames = self.buffer_frames or max(e.config.bufcnt for e in exports)
+                size = max(frames * (mtu + 14), 1 << 16)
+                sock = PacketSocket(ifname, bpf_program=program, rcvbuf=size, sndbuf=size)
+                self._ports.append(_Port(sock, TargetEngine(sock.mac, sock.mtu, exports)))
+        except BaseException:
+            self.close()
+            raise
+
+    def announce(self) -> None:
+        """Tell running initiators about every export (vblade's start-up announcement)."""
+        for port in self._ports:
+            for frame in port.engine.announcements():
+                port.sock.send(frame)
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def serve_forever(self) -> None:
+        """Answer frames until stopped. Bad frames never end the loop; socket errors do."""
+        self.announce()
+        if len(self._ports) == 1:
+            self._serve_one(self._ports[0])
+        else:
+            self._serve_many()
+
+    def _handle(self, port: _Port, view: memoryview, n: int) -> None:
+        if n >= ETH_ZLEN and view[_COMMAND_OFFSET] == Command.QUERY_CONFIG:
+            # The sector count is recomputed from the MTU on every query, as vblade does.
+            port.engine.mtu = port.sock.refresh_mtu()
+        for reply in port.engine.handle_frame(view[:n], time.monotonic()):
+            port.sock.send(reply)
+
+    def _serve_one(self, port: _Port) -> None:
+        buf = bytearray(_RECV_BUFFER)
+        view = memoryview(buf)
+        recv_into = port.sock.recv_into
+        while not self._stopping:
+            n = recv_into(buf)
+            self._handle(port, view, n)
+
+    def _serve_many(self) -> None:
+        buf = bytearray(_RECV_BUFFER)
+        view = memoryview(buf)
+        poller = select.poll()
+        ports = {}
+        for port in self._ports:
+            port.sock.setblocking(False)
+            poller.register(port.sock.fileno(), select.POLLIN)
+            ports[port.sock.fileno()] = port
+        while not self._stopping:
+            for fd, _event in poller.poll():
+                port = ports[fd]
+                for _ in range(64):
+                    try:
+                        n = port.sock.recv_into(buf)
+                    except BlockingIOError:
+                        break
+                    self._handle(port, view, n)
+
+    def flush(self) -> None:
+        """fsync every writable export (called on the way out)."""
+        for spec in self.specs:
+            if not spec.export.readonly:
+                try:
+                    spec.export.backend.flush()
+                except OSError as exc:
+                    log.warning("%s: flush on exit failed: %s", spec.export.config.name, exc)
+
+    def close(self) -> None:
+        for port in self._ports:
+            port.sock.close()
+        self._ports.clear()
+
+    def run(self) -> None:
+        """open(), serve until SIGTERM/SIGINT, then flush and close."""
+
+        def _terminate(signum: int, _frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        previous = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if not self._ports:
+                self.open()
+            try:
+                self.serve_forever()
+            except KeyboardInterrupt:
+                log.info("stopping")
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self.flush()
+            self.close()
+
+    @property
+    def engines(self) -> Iterable[TargetEngine]:
+        return [p.engine for p in self._ports]
