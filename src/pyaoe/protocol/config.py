@@ -88,9 +88,7 @@ def decode_config(buf: bytes | bytearray | memoryview) -> ConfigArg:
         raise FrameError(f"config frame of {len(buf)} bytes is shorter than {CONFIG_HLEN}")
     bufcnt, fwver, scnt, vercmd, length = CONFIG_ARG.unpack_from(buf, AOE_HLEN)
     if length > MAX_CONFIG_STRING:
-        raise FrameError(
-            f"config string length {length} is over {MAX_CONFIG_STRING}", AoeError.BAD_ARGUMENT
-        )
+        raise FrameError(f"config string length {length} is over {MAX_CONFIG_STRING}", AoeError.BAD_ARGUMENT)
     if CONFIG_HLEN + length > len(buf):
         raise FrameError(
             f"config string length {length} runs past the end of a {len(buf)}-byte frame",

@@ -5,8 +5,9 @@ decode_frame() picks the argument codec by command; encode_frame() builds padded
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 from pyaoe.protocol.ata import AtaArg, decode_ata, encode_ata_into
 from pyaoe.protocol.config import ConfigArg, decode_config, encode_config_into
@@ -19,9 +20,9 @@ from pyaoe.protocol.reserve import ReserveArg, decode_reserve, encode_reserve_in
 __all__ = ["Arg", "Frame", "decode_frame", "decode_arg", "encode_frame", "frame_length"]
 
 #: The argument of a frame; raw bytes for commands this codec does not know (vendor commands).
-Arg = Union[AtaArg, ConfigArg, MaskArg, ReserveArg, bytes]
+Arg: TypeAlias = AtaArg | ConfigArg | MaskArg | ReserveArg | bytes
 
-_DECODERS = {
+_DECODERS: dict[int, Callable[[bytes | bytearray | memoryview], Arg]] = {
     Command.ATA: decode_ata,
     Command.QUERY_CONFIG: decode_config,
     Command.MAC_MASK_LIST: decode_mask,

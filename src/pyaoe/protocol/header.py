@@ -172,9 +172,7 @@ def encode_header_into(buf: bytearray | memoryview, header: Header) -> None:
     )
 
 
-def reply_header(
-    request: Header, mac: bytes, shelf: int, slot: int, error: int | None = None
-) -> Header:
+def reply_header(request: Header, mac: bytes, shelf: int, slot: int, error: int | None = None) -> Header:
     """The header of a response to ``request``: addresses swapped, the target's own shelf.slot,
     R set, tag echoed, version 1; E and the code when ``error`` is given."""
     flags = HeaderFlag.RESPONSE | (HeaderFlag.ERROR if error else 0)

@@ -13,7 +13,14 @@ from pyaoe.errors import FrameError
 from pyaoe.protocol.ata import LBA28_MAX, LBA48_MAX
 from pyaoe.protocol.constants import SECTOR_SIZE
 
-__all__ = ["IDENTIFY_SIZE", "IdentifyInfo", "build_identify", "parse_identify", "ata_string", "read_ata_string"]
+__all__ = [
+    "IDENTIFY_SIZE",
+    "IdentifyInfo",
+    "build_identify",
+    "parse_identify",
+    "ata_string",
+    "read_ata_string",
+]
 
 IDENTIFY_SIZE = SECTOR_SIZE
 _WORDS = Struct("<256H")
@@ -114,7 +121,8 @@ class IdentifyInfo:
 
 
 def parse_identify(page: bytes | bytearray | memoryview) -> IdentifyInfo:
-    """Read an IDENTIFY DEVICE page. Raises FrameError when it is not 512 bytes long."""
+    """Read an IDENTIFY DEVICE page from the first 512 bytes of ``page`` (a read response may
+    carry padding after it). Raises FrameError when it is shorter than 512 bytes."""
     if len(page) < IDENTIFY_SIZE:
         raise FrameError(f"IDENTIFY data of {len(page)} bytes is shorter than {IDENTIFY_SIZE}")
     words = _WORDS.unpack_from(page, 0)

@@ -113,8 +113,7 @@ def decode_mask(buf: bytes | bytearray | memoryview) -> MaskArg:
             AoeError.BAD_ARGUMENT,
         )
     directives = tuple(
-        Directive(dcmd=dcmd, mac=mac)
-        for _r, dcmd, mac in DIRECTIVE.iter_unpack(bytes(buf[MASK_HLEN:end]))
+        Directive(dcmd=dcmd, mac=mac) for _r, dcmd, mac in DIRECTIVE.iter_unpack(bytes(buf[MASK_HLEN:end]))
     )
     return MaskArg(mcmd=mcmd, merror=0, directives=directives)
 
