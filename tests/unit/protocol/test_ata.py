@@ -234,4 +234,4 @@ def test_is_ata_failure(status: int, failed: bool) -> None:
 )
 def test_ata_arg_rejects_out_of_range_fields(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        AtaArg(**kwargs)
+        AtaArg(**kwargs)  # type: ignore[arg-type]

@@ -178,4 +178,4 @@ def test_effective_sector_count(advertised: int, effective: int) -> None:
 )
 def test_config_arg_rejects_out_of_range_fields(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        ConfigArg(**kwargs)
+        ConfigArg(**kwargs)  # type: ignore[arg-type]

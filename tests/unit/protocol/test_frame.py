@@ -142,4 +142,5 @@ def test_frame_refuses_an_argument_of_the_wrong_type(command: int, arg: object) 
 def test_decoded_command_is_the_int_from_the_wire() -> None:
     header = Header(dst=MAC_A, src=MAC_B, shelf=1, slot=1, command=Command.RESERVE_RELEASE, tag=0)
     decoded = decode_frame(encode_frame(Frame(header=header, arg=ReserveArg())))
-    assert decoded.header.command == Command.RESERVE_RELEASE == 3
+    assert decoded.header.command == Command.RESERVE_RELEASE
+    assert decoded.header.command == 3
