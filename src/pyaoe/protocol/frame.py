@@ -11,10 +11,10 @@ from typing import TypeAlias
 
 from pyaoe.protocol.ata import AtaArg, decode_ata, encode_ata_into
 from pyaoe.protocol.config import ConfigArg, decode_config, encode_config_into
-from pyaoe.protocol.constants import AOE_HLEN, ATA_HLEN, CONFIG_HLEN, MASK_HLEN, RESERVE_HLEN
+from pyaoe.protocol.constants import AOE_HLEN, ATA_HLEN, CONFIG_HLEN, ETH_ALEN, MASK_HLEN, RESERVE_HLEN
 from pyaoe.protocol.ethernet import padded_length
 from pyaoe.protocol.header import Command, Header, decode_header, encode_header_into
-from pyaoe.protocol.mask import MaskArg, decode_mask, encode_mask_into
+from pyaoe.protocol.mask import DIRECTIVE, MaskArg, decode_mask, encode_mask_into
 from pyaoe.protocol.reserve import ReserveArg, decode_reserve, encode_reserve_into
 
 __all__ = ["Arg", "Frame", "decode_frame", "decode_arg", "encode_frame", "frame_length"]
@@ -80,9 +80,9 @@ def frame_length(frame: Frame) -> int:
     if isinstance(arg, ConfigArg):
         return CONFIG_HLEN + len(arg.config_string)
     if isinstance(arg, MaskArg):
-        return MASK_HLEN + 8 * len(arg.directives)
+        return MASK_HLEN + DIRECTIVE.size * len(arg.directives)
     if isinstance(arg, ReserveArg):
-        return RESERVE_HLEN + 6 * len(arg.macs)
+        return RESERVE_HLEN + ETH_ALEN * len(arg.macs)
     return AOE_HLEN + len(arg)
 
 
