@@ -38,7 +38,7 @@ def guest_script(name: str) -> str:
 class GuestResult:
     """What a boot produced: the serial console text and the "@@pyaoe NAME VALUE" marks in it."""
 
-    console: str
+    console: str = field(repr=False)
     marks: dict[str, str] = field(default_factory=dict)
     exit_status: int | None = None  # the guest script's; None if the guest never reported one
     timed_out: bool = False

@@ -1,0 +1,22 @@
+"""Fixtures for interop tests: the QEMU guest image and a lab of namespaces that always cleans up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pyaoe.lab.netns import Lab
+from pyaoe.lab.qemu import GuestImage, build_guest_image
+
+
+@pytest.fixture(scope="session")
+def guest_image(tmp_path_factory: pytest.TempPathFactory) -> GuestImage:
+    """Debian's kernel and an initramfs for it, built once per test session."""
+    return build_guest_image(tmp_path_factory.mktemp("guest-image"))
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with Lab() as lab:
+        yield lab
