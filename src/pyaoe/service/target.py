@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from pyaoe.net.bpf import target_filter
+from pyaoe.net.mmsg import MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.protocol import AOE_HLEN, ETH_ZLEN, Command
 from pyaoe.target import Export, TargetEngine
+from pyaoe.target.fastpath import NOT_HANDLED, FastPath
 
 __all__ = ["ExportSpec", "TargetService"]
 
@@ -49,6 +51,11 @@ class TargetService:
     specs: Sequence[ExportSpec]
     #: Socket buffer size in frames (vblade sizes its buffers as bufcnt x MTU).
     buffer_frames: int = 0
+    #: Receive and send in batches (recvmmsg/sendmmsg) and answer READ/WRITE in place; False
+    #: gives the plain one-frame-per-call loop (the portable fallback).
+    batched: bool = True
+    #: Frames per batch.
+    batch_size: int = 32
     _ports: list[_Port] = field(default_factory=list)
     _stopping: bool = False
 
@@ -85,7 +92,9 @@ class TargetService:
     def serve_forever(self) -> None:
         """Answer frames until stopped. Bad frames never end the loop; socket errors do."""
         self.announce()
-        if len(self._ports) == 1:
+        if len(self._ports) == 1 and self.batched:
+            self._serve_batched(self._ports[0])
+        elif len(self._ports) == 1:
             self._serve_one(self._ports[0])
         else:
             self._serve_many()
@@ -104,6 +113,26 @@ class TargetService:
         while not self._stopping:
             n = recv_into(buf)
             self._handle(port, view, n)
+
+    def _serve_batched(self, port: _Port) -> None:
+        """recvmmsg a batch, answer READ/WRITE in place, sendmmsg the replies: the fast path."""
+        batch = MmsgBatch(port.sock.fileno(), self.batch_size, port.sock.mtu + 64)
+        fast = FastPath(port.engine).answer_in_place
+        buffers = batch.buffers
+        while not self._stopping:
+            n = batch.recv()
+            if not n:
+                continue
+            replies = []
+            for i, length in enumerate(batch.lengths(n)):
+                buf = buffers[i]
+                reply = fast(buf, length)  # type: ignore[arg-type]
+                if reply != NOT_HANDLED:
+                    replies.append((i, reply))
+                else:
+                    self._handle(port, buf, length)
+            if replies:
+                batch.send(replies)
 
     def _serve_many(self) -> None:
         buf = bytearray(_RECV_BUFFER)

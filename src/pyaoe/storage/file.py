@@ -1,6 +1,8 @@
 """pyaoe.storage.file: an export backed by a regular file (sparse or not) or a block device.
 
 A window of the file (vblade -o/-l, in sectors), read-only, O_DIRECT (-d) and O_SYNC (-s) modes.
+Reads may go through a read-only shared mapping; writes always use pwrite, so a full disk is an
+error code (ENOSPC), never a SIGBUS.
 """
 
 from __future__ import annotations
@@ -80,6 +82,21 @@ class FileBackend:
         self.direct = direct
         self.sync = sync
         self._bounce = mmap.mmap(-1, _BOUNCE_SIZE) if direct else None
+        self._map: mmap.mmap | None = None
+        #: The export window mapped into memory, for reads without a system call (the target's
+        #: fast path copies straight from it); None with O_DIRECT, which must bypass the cache.
+        self.read_view: memoryview | None = None
+        if not direct:
+            self._map_window()
+
+    def _map_window(self) -> None:
+        # mmap offsets must be page aligned: map from the page holding the window's start.
+        start = self._base - self._base % mmap.ALLOCATIONGRANULARITY
+        try:
+            self._map = mmap.mmap(self.fd, self._base + self._size - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start)
+        except (OSError, ValueError, OverflowError):
+            return  # not mappable (some character devices, huge windows on 32-bit): use pread
+        self.read_view = memoryview(self._map)[self._base - start : self._base - start + self._size]
 
     @property
     def size(self) -> int:
@@ -124,6 +141,12 @@ class FileBackend:
         os.fsync(self.fd)
 
     def close(self) -> None:
+        if self.read_view is not None:
+            self.read_view.release()
+            self.read_view = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

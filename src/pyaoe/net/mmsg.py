@@ -1,0 +1,109 @@
+"""pyaoe.net.mmsg: batches of frames per system call with recvmmsg(2) and sendmmsg(2).
+
+MmsgBatch owns a set of frame buffers; recv() fills some of them in one call, send() sends a
+chosen list of (buffer, length) in one call. Called through ctypes: no compiler needed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from collections.abc import Sequence
+from struct import Struct
+
+__all__ = ["MmsgBatch", "MSG_WAITFORONE", "MSG_DONTWAIT"]
+
+MSG_DONTWAIT = 0x40
+MSG_WAITFORONE = 0x10000
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_recvmmsg = _libc.recvmmsg
+_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+_recvmmsg.restype = ctypes.c_int
+_sendmmsg = _libc.sendmmsg
+_sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+_sendmmsg.restype = ctypes.c_int
+
+# struct iovec { void *base; size_t len; } ; struct mmsghdr { struct msghdr; unsigned msg_len; }
+_IOVEC = Struct("@PN")
+# msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad); then msg_len (+pad).
+_MMSGHDR = Struct("@PI4xPNPNi4xI4x")
+_MSG_LEN_OFFSET = _MMSGHDR.size - 8
+_MSG_LEN = Struct("@I")
+
+
+class MmsgBatch:
+    """``count`` buffers of ``size`` bytes, received and sent in batches on socket ``fd``."""
+
+    def __init__(self, fd: int, count: int = 32, size: int = 9216 + 64) -> None:
+        self.fd = fd
+        self.count = count
+        self.size = size
+        self._storage = [ctypes.create_string_buffer(size) for _ in range(count)]
+        #: The frame buffers, writable in place (bytearray-like views over the ctypes memory).
+        self.buffers: list[memoryview] = [memoryview(s).cast("B") for s in self._storage]
+        self._addresses = [ctypes.addressof(s) for s in self._storage]
+        self._recv_iov = ctypes.create_string_buffer(_IOVEC.size * count)
+        self._send_iov = ctypes.create_string_buffer(_IOVEC.size * count)
+        self._recv_msgs = ctypes.create_string_buffer(_MMSGHDR.size * count)
+        self._send_msgs = ctypes.create_string_buffer(_MMSGHDR.size * count)
+        recv_iov_base = ctypes.addressof(self._recv_iov)
+        send_iov_base = ctypes.addressof(self._send_iov)
+        for i, address in enumerate(self._addresses):
+            _IOVEC.pack_into(self._recv_iov, i * _IOVEC.size, address, size)
+            _MMSGHDR.pack_into(
+                self._recv_msgs, i * _MMSGHDR.size, 0, 0, recv_iov_base + i * _IOVEC.size, 1, 0, 0, 0, 0
+            )
+            _MMSGHDR.pack_into(
+                self._send_msgs, i * _MMSGHDR.size, 0, 0, send_iov_base + i * _IOVEC.size, 1, 0, 0, 0, 0
+            )
+        self._recv_msgs_address = ctypes.addressof(self._recv_msgs)
+        self._send_msgs_address = ctypes.addressof(self._send_msgs)
+        self._recv_view = memoryview(self._recv_msgs).cast("B")
+        self._send_iov_view = memoryview(self._send_iov).cast("B")
+
+    def recv(self, flags: int = MSG_WAITFORONE) -> int:
+        """Receive up to ``count`` frames into the buffers; returns how many (blocks for the first
+        unless MSG_DONTWAIT; raises BlockingIOError when none is waiting then)."""
+        n: int = _recvmmsg(self.fd, self._recv_msgs_address, self.count, flags, None)
+        if n < 0:
+            err = ctypes.get_errno()
+            if err == errno.EINTR:
+                return 0
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise BlockingIOError(err, os.strerror(err))
+            raise OSError(err, os.strerror(err))
+        return n
+
+    def length(self, index: int) -> int:
+        """The length of the frame received into buffer ``index`` by the last recv()."""
+        return int(_MSG_LEN.unpack_from(self._recv_view, index * _MMSGHDR.size + _MSG_LEN_OFFSET)[0])
+
+    def lengths(self, n: int) -> list[int]:
+        view = self._recv_view
+        step = _MMSGHDR.size
+        return [_MSG_LEN.unpack_from(view, i * step + _MSG_LEN_OFFSET)[0] for i in range(n)]
+
+    def send(self, frames: Sequence[tuple[int, int]]) -> int:
+        """Send buffers by (index, length) in one call (retrying the rest of a partial send);
+        returns how many were sent."""
+        view = self._send_iov_view
+        addresses = self._addresses
+        for j, (index, length) in enumerate(frames):
+            _IOVEC.pack_into(view, j * _IOVEC.size, addresses[index], length)
+        total = len(frames)
+        sent = 0
+        while sent < total:
+            n = _sendmmsg(self.fd, self._send_msgs_address + sent * _MMSGHDR.size, total - sent, 0)
+            if n < 0:
+                err = ctypes.get_errno()
+                if err == errno.EINTR:
+                    continue
+                if err in (errno.ENOBUFS, errno.EAGAIN):
+                    # The queue is full: drop the rest; initiators retransmit.
+                    break
+                raise OSError(err, os.strerror(err))
+            sent += n
+        return sent
