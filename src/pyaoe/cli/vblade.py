@@ -16,6 +16,7 @@ from typing import Any
 
 from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_logging
 from pyaoe.protocol import MAX_SHELF, MAX_SLOT, parse_mac
+from pyaoe.service.state import StateStore
 from pyaoe.service.target import ExportSpec, TargetService
 from pyaoe.storage.file import FileBackend
 from pyaoe.target import DEFAULT_BUFCNT, Export, ExportConfig, ExportState
@@ -46,6 +47,7 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
         parser.add_argument("--admin", metavar="mac[,mac...]", action="append", default=[], help="only these MACs may edit the mask and reserve lists (locks out the rest)")
         parser.add_argument("--config-string", metavar="TEXT", help="initial config string")
         parser.add_argument("-c", "--config", metavar="FILE", help="serve the exports listed in a TOML file")
+        parser.add_argument("--state-dir", metavar="DIR", help="keep config strings, mask and reserve lists here across restarts")
         parser.add_argument("-v", "--verbose", action="store_true", help="log more")
         parser.add_argument("args", nargs="*", metavar="shelf slot netif[,netif...] filename")
     else:
@@ -89,6 +91,7 @@ def make_export_spec(
     offset: str | int | None = None,
     length: str | int | None = None,
     config_string: str | None = None,
+    store: StateStore | None = None,
 ) -> ExportSpec:
     """Check one export's settings and open its file; raises CommandError with one clear line."""
     shelf_n = parse_int(str(shelf), "shelf", 0, MAX_SHELF)
@@ -118,18 +121,21 @@ def make_export_spec(
         admin_macs=admin_macs,
         write_cache=not sync,
     )
-    state = ExportState(
+    saved = store.load(shelf_n, slot_n) if store else None
+    if saved is not None:
+        log.info("e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n) if store else "")
+    state = saved or ExportState(
         config_string=(config_string or "").encode(),
         mask_list=list(dict.fromkeys(mask_list)),
     )
     try:
-        export = Export(config, backend, state)
+        export = Export(config, backend, state, on_state_change=store.save if store else None)
     except ValueError as exc:
         raise CommandError(f"{filename}: {exc}") from None
     return ExportSpec(export, list(netifs))
 
 
-def _specs_from_toml(path: str) -> list[ExportSpec]:
+def _specs_from_toml(path: str, store: StateStore | None) -> list[ExportSpec]:
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
@@ -165,6 +171,7 @@ def _specs_from_toml(path: str) -> list[ExportSpec]:
                     offset=entry.get("offset"),
                     length=entry.get("length"),
                     config_string=entry.get("config_string"),
+                    store=store,
                 )
             )
         except CommandError as exc:
@@ -172,7 +179,9 @@ def _specs_from_toml(path: str) -> list[ExportSpec]:
     return specs
 
 
-def _specs_from_args(args: argparse.Namespace, positional: Sequence[str], extended: bool) -> list[ExportSpec]:
+def _specs_from_args(
+    args: argparse.Namespace, positional: Sequence[str], extended: bool, store: StateStore | None
+) -> list[ExportSpec]:
     if len(positional) != 4:
         raise CommandError("expected 4 arguments: shelf slot netif filename")
     shelf, slot, netif, filename = positional
@@ -191,8 +200,16 @@ def _specs_from_args(args: argparse.Namespace, positional: Sequence[str], extend
             offset=args.offset,
             length=args.length,
             config_string=getattr(args, "config_string", None),
+            store=store,
         )
     ]
+
+
+def _state_store(directory: str) -> StateStore:
+    try:
+        return StateStore(directory)
+    except OSError as exc:
+        raise CommandError(f"cannot use state directory {directory}: {exc.strerror}") from None
 
 
 def _open_service(prog: str, specs: list[ExportSpec]) -> TargetService:
@@ -212,13 +229,14 @@ def _run(prog: str, argv: Sequence[str] | None, extended: bool, daemon: bool) ->
     parser = build_parser(prog, extended)
     args = parser.parse_args(argv)
     try:
+        store = _state_store(args.state_dir) if extended and args.state_dir else None
         if extended and args.config:
             if args.args:
                 raise CommandError("give either --config or shelf slot netif filename, not both")
-            specs = _specs_from_toml(args.config)
+            specs = _specs_from_toml(args.config, store)
         else:
             positional = args.args if extended else [args.shelf, args.slot, args.netif, args.filename]
-            specs = _specs_from_args(args, positional, extended)
+            specs = _specs_from_args(args, positional, extended, store)
         service = _open_service(prog, specs)
     except CommandError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -49,10 +49,13 @@ def answer_config(export: Export, arg: ConfigArg, max_sectors: int) -> tuple[Con
         # The claim rule: only an empty string may be set (setting the same string is harmless).
         if state.config_string and state.config_string != arg.config_string:
             error = AoeError.CONFIG_STRING_PRESENT
-        else:
+        elif state.config_string != arg.config_string:
             state.config_string = arg.config_string
+            export.state_changed()
     elif ccmd == ConfigCommand.FORCE_SET:
-        state.config_string = arg.config_string
+        if state.config_string != arg.config_string:
+            state.config_string = arg.config_string
+            export.state_changed()
     else:
         error = AoeError.BAD_ARGUMENT
     return config_reply(export, ccmd, max_sectors), error
@@ -71,19 +74,29 @@ def answer_mask(export: Export, arg: MaskArg, src: bytes) -> tuple[MaskArg, int]
         return MaskArg(mcmd=arg.mcmd), AoeError.BAD_ARGUMENT
     if not export.is_admin(src):
         return MaskArg(mcmd=arg.mcmd, merror=MaskError.UNSPECIFIED, failed_index=0), 0
+    before = list(masks)
+    reply = _edit_masks(export, arg)
+    if masks != before:
+        export.state_changed()
+    return reply, 0
+
+
+def _edit_masks(export: Export, arg: MaskArg) -> MaskArg:
+    """Apply the directives in order; stop at the first that fails (those before it stay done)."""
+    masks = export.state.mask_list
     for index, directive in enumerate(arg.directives):
         if directive.dcmd == DirectiveCommand.ADD:
             if directive.mac in masks:
                 continue
             if len(masks) >= MAX_MASKS:
-                return MaskArg(mcmd=arg.mcmd, merror=MaskError.LIST_FULL, failed_index=index), 0
+                return MaskArg(mcmd=arg.mcmd, merror=MaskError.LIST_FULL, failed_index=index)
             masks.append(directive.mac)
         elif directive.dcmd == DirectiveCommand.DELETE:
             if directive.mac in masks:
                 masks.remove(directive.mac)
         elif directive.dcmd != DirectiveCommand.NONE:
-            return MaskArg(mcmd=arg.mcmd, merror=MaskError.BAD_DIRECTIVE, failed_index=index), 0
-    return MaskArg(mcmd=arg.mcmd, directives=_mask_list(export)), 0
+            return MaskArg(mcmd=arg.mcmd, merror=MaskError.BAD_DIRECTIVE, failed_index=index)
+    return MaskArg(mcmd=arg.mcmd, directives=_mask_list(export))
 
 
 def answer_reserve(export: Export, arg: ReserveArg, src: bytes) -> tuple[ReserveArg, int]:
@@ -98,7 +111,10 @@ def answer_reserve(export: Export, arg: ReserveArg, src: bytes) -> tuple[Reserve
         ):
             error = AoeError.TARGET_RESERVED
         else:
-            state.reserve_list = list(dict.fromkeys(arg.macs))
+            new = list(dict.fromkeys(arg.macs))
+            if new != state.reserve_list:
+                state.reserve_list = new
+                export.state_changed()
     else:
         error = AoeError.BAD_ARGUMENT
     return ReserveArg(rcmd=arg.rcmd, macs=tuple(state.reserve_list)), error

@@ -6,6 +6,7 @@ reserve list that AoE commands edit (and that a service may persist).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyaoe.protocol import MAX_SHELF, MAX_SLOT, SECTOR_SIZE, build_identify
@@ -91,12 +92,20 @@ class ExportCounters:
 class Export:
     """An export: its settings, its state and the backend holding its bytes."""
 
-    __slots__ = ("backend", "config", "counters", "identify_page", "sectors", "state")
+    __slots__ = ("backend", "config", "counters", "identify_page", "on_state_change", "sectors", "state")
 
-    def __init__(self, config: ExportConfig, backend: Backend, state: ExportState | None = None) -> None:
+    def __init__(
+        self,
+        config: ExportConfig,
+        backend: Backend,
+        state: ExportState | None = None,
+        on_state_change: Callable[[Export], None] | None = None,
+    ) -> None:
         self.config = config
         self.backend = backend
         self.state = state if state is not None else ExportState()
+        #: Called after a request changed the state (a service persists it there).
+        self.on_state_change = on_state_change
         self.counters = ExportCounters()
         self.sectors = backend.size // SECTOR_SIZE
         if self.sectors <= 0:
@@ -112,6 +121,11 @@ class Export:
     @property
     def readonly(self) -> bool:
         return self.backend.readonly
+
+    def state_changed(self) -> None:
+        """Tell whoever keeps the state (see on_state_change) that it changed."""
+        if self.on_state_change is not None:
+            self.on_state_change(self)
 
     def is_admin(self, mac: bytes) -> bool:
         """Whether ``mac`` may edit the mask list and the reserve list."""
