@@ -224,12 +224,17 @@ class TargetEngine:
 
         Built from raw bytes so that a frame whose argument cannot be decoded is still answered;
         write data is not echoed, while an unknown command is echoed whole, as vblade does.
+        The list or string after the fixed argument is not echoed either, so its count is
+        zeroed: a reply must decode even when the request's count was the bad argument.
         """
         export.counters.aoe_errors += 1
         rheader = reply_header(header, self.mac, export.config.shelf, export.config.slot, error)
         end = _FIXED_LENGTH.get(header.command, len(frame))
         buf = bytearray(max(AOE_HLEN, min(end, len(frame))))
         buf[AOE_HLEN:] = frame[AOE_HLEN : len(buf)]
+        for offset in _COUNT_FIELDS.get(header.command, ()):
+            if offset < len(buf):
+                buf[offset] = 0
         encode_header_into(buf, rheader)
         return pad_frame(buf)
 
@@ -240,4 +245,11 @@ _FIXED_LENGTH = {
     Command.QUERY_CONFIG: CONFIG_HLEN,
     Command.MAC_MASK_LIST: MASK_HLEN,
     Command.RESERVE_RELEASE: RESERVE_HLEN,
+}
+#: The bytes of each fixed argument that count what follows it (config string length, mask
+#: directive count, reserve MAC count).
+_COUNT_FIELDS = {
+    Command.QUERY_CONFIG: (CONFIG_HLEN - 2, CONFIG_HLEN - 1),
+    Command.MAC_MASK_LIST: (MASK_HLEN - 1,),
+    Command.RESERVE_RELEASE: (RESERVE_HLEN - 1,),
 }
