@@ -157,7 +157,7 @@ def test_aoeping_timeout_dies_of_sigalrm(san):
     assert ours.rc == SIGALRM_DEATH
     assert ours.out == f"tag: 80000000\neth: {san.netif}\nshelf: 9\nslot: 9\n"
     for run in (ours, debian):
-        assert 0.9 <= run.seconds < 4
+        assert 0.9 <= run.seconds < 8
 
 
 def test_aoeping_works_with_short_replies_where_debian_times_out(san):
@@ -192,7 +192,7 @@ def test_aoecfg_read_broadcast_lists_until_timeout(san):
     assert debian.out == f"1.2\t{CONFIG}\n"
     assert sorted(ours.out.splitlines()) == [f"1.2\t{CONFIG}", "7.7\t"]
     for run in (ours, debian):
-        assert 0.9 <= run.seconds < 4
+        assert 0.9 <= run.seconds < 8
 
 
 def test_aoecfg_hex_and_octal_addresses(san):
@@ -239,7 +239,7 @@ def test_aoecfg_no_answer_exits_zero_after_timeout(san):
     same(ours, debian)
     assert (ours.rc, ours.out) == (0, "")
     for run in (ours, debian):
-        assert 0.9 <= run.seconds < 4
+        assert 0.9 <= run.seconds < 8
 
 
 def test_aoecfg_short_reply_seen_only_by_ours(san):
