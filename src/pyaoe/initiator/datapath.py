@@ -1,0 +1,571 @@
+"""pyaoe.initiator.datapath: frames out and answers in for every device's requests.
+
+Splitting requests into frames within each target's window, tags, sending and resending,
+matching answers, and completing requests; timeouts and failover are in recovery.py.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyaoe.initiator.device import Device, DeviceState, Target
+from pyaoe.initiator.events import (
+    DeviceChanged,
+    DeviceUp,
+    Diagnostic,
+    DiagnosticKind,
+    InitiatorEvent,
+    RequestDone,
+    RequestError,
+    RequestFailed,
+)
+from pyaoe.initiator.options import InitiatorConfig
+from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request, RequestKind, register_request
+from pyaoe.initiator.tags import TagAllocator
+from pyaoe.initiator.timers import NEVER, Timer, TimerKind, TimerQueue
+from pyaoe.initiator.wire import build_ata_request
+from pyaoe.protocol import (
+    AOE_ERROR_TEXT,
+    ATA_FAILURE_MASK,
+    ATA_HLEN,
+    SECTOR_SIZE,
+    AtaCommand,
+    AtaFlag,
+    FrameError,
+    HeaderFlag,
+    lba_register,
+    parse_identify,
+)
+
+__all__ = ["DataPath", "Counters", "format_stamp"]
+
+_ERROR_FLAG = int(HeaderFlag.ERROR)
+_FAILURE_MASK = int(ATA_FAILURE_MASK)
+_WRITE_FLAG = int(AtaFlag.WRITE)
+_EXT_FLAG = int(AtaFlag.EXTENDED)
+#: The device register bits the driver puts in LBA3 for IDENTIFY and other non-LBA commands.
+_DEVICE_REGISTER = 0xA0 << 24
+#: Tags of one frame kept matchable: an answer to one of its last few sends still counts.
+_TAGS_KEPT = 4
+_STATUS = ATA_HLEN - 9
+_ERROR = ATA_HLEN - 11
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the initiator has seen, for aoe-stat -v style reports and tests."""
+
+    frames_sent: int = 0
+    frames_received: int = 0
+    retransmits: int = 0
+    #: Answers whose tag, source MAC or shelf.slot matched nothing outstanding.
+    unexpected_responses: int = 0
+    aoe_errors: int = 0
+    ata_errors: int = 0
+    #: Frames from interfaces outside the iflist, not for us, too short, or not responses.
+    ignored: int = 0
+    #: Config replies refused (broadcast or all-ones shelf, static-minor limits).
+    refused_configs: int = 0
+
+
+def format_stamp(now: float) -> str:
+    """The ``@%08lx`` stamp of the driver's err lines: milliseconds here instead of jiffies."""
+    return f"{int(now * 1000) & 0xFFFFFFFF:08x}"
+
+
+class DataPath:
+    """Requests to frames, frames to the wire, answers to completed requests."""
+
+    def __init__(
+        self,
+        config: InitiatorConfig,
+        macs: Mapping[str, bytes],
+        mtus: Mapping[str, int],
+        events: deque[InitiatorEvent],
+        counters: Counters,
+    ) -> None:
+        self.config = config
+        #: The engine's allowed interfaces (live views: the engine updates them).
+        self.macs = macs
+        self.mtus = mtus
+        self.events = events
+        self.counters = counters
+        self.tag_allocator = TagAllocator(config.tag_start)
+        #: Every matchable tag: the frame, the MAC it went to and when.
+        self.tags: dict[int, tuple[Frame, bytes, float]] = {}
+        self.out: list[tuple[str, bytes]] = []
+        self.timers: TimerQueue[Frame | Timer] = TimerQueue()
+        #: Devices whose queues may be able to move (pumped by frames_to_send).
+        self.dirty: dict[Device, None] = {}
+        self._next_request_id = 1
+
+    # -- requests --------------------------------------------------------------------------
+    def new_request(self, kind: RequestKind, device: Device, offset: int, length: int) -> Request:
+        request = Request(self._next_request_id, kind, device, offset, length)
+        self._next_request_id += 1
+        return request
+
+    def submit(self, request: Request) -> None:
+        device = request.device
+        register_request(device.active, request)
+        device.queue.append(request)
+        self.dirty[device] = None
+
+    def finish_now(self, request: Request) -> None:
+        """A request with nothing to send (empty, or a flush without a cache): done at once."""
+        request.finished = True
+        self.events.append(
+            RequestDone(
+                request.id, memoryview(request.buf).toreadonly() if request.kind is RequestKind.READ else None
+            )
+        )
+
+    def fail_request(self, request: Request, error: RequestError, message: str, **codes: int) -> None:
+        """Tell the caller at once; frames still out are retired as they answer or time out."""
+        if request.finished:
+            return
+        request.finished = True
+        request.failed = True
+        request.edges.clear()
+        request.flush_targets.clear()
+        self.events.append(RequestFailed(request.id, error, message, **codes))
+
+    def retire_request(self, request: Request, now: float) -> None:
+        """Release the requests waiting for this one (after a fence if a late copy may land)."""
+        device = request.device
+        if request.retransmitted and request.kind is RequestKind.WRITE and device.state is DeviceState.UP:
+            # A resent write may still have a copy on the wire; an overlapping write sent now
+            # could land before it and be overwritten. Hold overlapping requests one timeout.
+            request.retransmitted = False
+            fence = max((t.rtt.rto for t in device.targets), default=self.config.max_rto)
+            self.timers.schedule(Timer(TimerKind.FENCE, request), now + fence)
+            return
+        if device.active.pop(request.id, None) is None:
+            return
+        for later in request.dependents:
+            later.waiting -= 1
+            if later.waiting == 0:
+                self.dirty[device] = None
+        request.dependents.clear()
+
+    # -- sending ---------------------------------------------------------------------------
+    def pump_dirty(self, now: float) -> None:
+        while self.dirty:
+            device = next(iter(self.dirty))
+            del self.dirty[device]
+            self.pump(device, now)
+
+    def pump(self, device: Device, now: float) -> None:
+        """Send what windows allow: resends first, then IDENTIFY, then requests in order."""
+        if not any(t.ifaces for t in device.targets):
+            self._note_stall(device, now)
+            return
+        if device.stall_since is not None:
+            device.stall_since = None
+            self.timers.cancel(device.stall_timer)
+        if device.rexmit:
+            self._resend_waiting(device, now)
+        if device.identify_wanted and device.identify_frame is None:
+            target = device.pick_target()
+            if target is not None:
+                device.identify_wanted = False
+                self._send_identify(device, target, now)
+        if device.state is not DeviceState.UP or not device.queue:
+            return
+        queue = device.queue
+        remaining: deque[Request] = deque()
+        room = True
+        for request in queue:
+            if room and request.waiting == 0 and request.has_frames_to_send:
+                room = self._issue(request, now)
+            if request.has_frames_to_send:
+                remaining.append(request)
+        device.queue = remaining
+
+    def _note_stall(self, device: Device, now: float) -> None:
+        """Work waits and no target is reachable: deadsecs counts from now (recovery decides)."""
+        busy = device.queue or device.rexmit or device.identify_wanted
+        if busy and device.stall_since is None and self.config.deadsecs:
+            device.stall_since = now
+            self.timers.schedule(device.stall_timer, now + self.config.deadsecs)
+
+    def _issue(self, request: Request, now: float) -> bool:
+        """Send the request's next frames; False when no window had room for more."""
+        device = request.device
+        lba48 = device.lba48
+        if request.kind is RequestKind.FLUSH:
+            return self._issue_flush(request, now)
+        read_command = AtaCommand.READ_SECTORS_EXT if lba48 else AtaCommand.READ_SECTORS
+        while request.edges:
+            target = device.pick_target()
+            if target is None:
+                return False
+            index = request.edges.pop(0)
+            frame = Frame(FrameKind.RMW_READ, device, request, request.lba + index, 1, read_command)
+            frame.dest_offset = index
+            self._send_new(frame, target, now)
+        per_frame = device.payload // SECTOR_SIZE
+        writing = request.kind is RequestKind.WRITE
+        if writing:
+            command = AtaCommand.WRITE_SECTORS_EXT if lba48 else AtaCommand.WRITE_SECTORS
+            kind = FrameKind.WRITE
+            view = memoryview(request.buf)
+        else:
+            command = read_command
+            kind = FrameKind.READ
+        while request.next_lba < request.end_lba:
+            target = device.pick_target()
+            if target is None:
+                return False
+            lba = request.next_lba
+            count = min(per_frame, request.end_lba - lba)
+            request.next_lba = lba + count
+            offset = (lba - request.lba) * SECTOR_SIZE
+            frame = Frame(kind, device, request, lba, count, command)
+            if writing:
+                frame.data = view[offset : offset + count * SECTOR_SIZE]
+            else:
+                frame.dest = request.buf
+                frame.dest_offset = offset
+            self._send_new(frame, target, now)
+        return True
+
+    def _issue_flush(self, request: Request, now: float) -> bool:
+        device = request.device
+        identify = device.identify
+        ext = identify is not None and identify.flush_cache_ext
+        command = AtaCommand.FLUSH_CACHE_EXT if ext else AtaCommand.FLUSH_CACHE
+        while request.flush_targets:
+            target = request.flush_targets[0]
+            if (
+                not target.ifaces
+                or target not in device.targets
+                or (target.taint and device.untainted_count())
+            ):
+                # Gone or not answering: any target will do (they serve the same device).
+                picked = device.pick_target()
+            else:
+                picked = target if target.nout < target.window.maxout else None
+            if picked is None:
+                return False
+            request.flush_targets.pop(0)
+            frame = Frame(FrameKind.FLUSH, device, request, 0, 0, command)
+            frame.aflags = _EXT_FLAG if ext else 0
+            frame.lba_registers = 0 if ext else _DEVICE_REGISTER
+            self._send_new(frame, picked, now)
+        return True
+
+    def _send_identify(self, device: Device, target: Target, now: float) -> None:
+        frame = Frame(FrameKind.IDENTIFY, device, None, 0, 1, AtaCommand.IDENTIFY_DEVICE)
+        frame.lba_registers = _DEVICE_REGISTER
+        frame.dest = bytearray(SECTOR_SIZE)
+        device.identify_frame = frame
+        self._send_new(frame, target, now)
+
+    def send_probe(self, device: Device, target: Target, now: float) -> None:
+        """A full-size READ of LBA 0 to a tainted target, to learn whether it answers again."""
+        count = max(1, min(device.payload // SECTOR_SIZE, device.sectors))
+        command = AtaCommand.READ_SECTORS_EXT if device.lba48 else AtaCommand.READ_SECTORS
+        frame = Frame(FrameKind.PROBE, device, None, 0, count, command)
+        target.probing = True
+        self._send_new(frame, target, now)
+
+    def _send_new(self, frame: Frame, target: Target, now: float) -> None:
+        kind = frame.kind
+        if kind <= FrameKind.RMW_READ or kind is FrameKind.PROBE:
+            lba48 = frame.device.lba48
+            frame.aflags = (_EXT_FLAG if lba48 else 0) | (_WRITE_FLAG if kind is FrameKind.WRITE else 0)
+            frame.lba_registers = lba_register(frame.lba, lba48)
+        if frame.request is not None:
+            frame.request.outstanding += 1
+        frame.first_sent = now
+        self._transmit(frame, target, now)
+
+    def _transmit(self, frame: Frame, target: Target, now: float) -> None:
+        """Send (or send again) ``frame`` to ``target`` through its next interface, new tag."""
+        ifname = target.next_interface()
+        tag = self.tag_allocator.allocate(self.tags)
+        device = frame.device
+        address = device.address
+        if frame.target is not target:
+            frame.target = target
+            frame.target_since = now
+        if frame.kind is FrameKind.WRITE:
+            target.writes += 1
+        else:
+            target.reads += 1
+        wire = build_ata_request(
+            target.mac,
+            self.macs[ifname],
+            address.shelf,
+            address.slot,
+            tag,
+            frame.aflags,
+            frame.nsect,
+            frame.command,
+            frame.lba_registers,
+            frame.data,
+        )
+        frame.ifname = ifname
+        frame.tag = tag
+        tags = frame.tags
+        tags.append(tag)
+        if len(tags) > _TAGS_KEPT:
+            self.tags.pop(tags.pop(0), None)
+        self.tags[tag] = (frame, target.mac, now)
+        frame.sent = now
+        frame.transmissions += 1
+        frame.state = FrameState.IN_FLIGHT
+        target.nout += 1
+        deadline = now + target.rtt.backoff(frame.transmissions)
+        deadsecs = self.config.deadsecs
+        if deadsecs and frame.kind is not FrameKind.PROBE:
+            deadline = min(deadline, frame.first_sent + deadsecs)
+        self.timers.schedule(frame, deadline)
+        self.out.append((ifname, wire))
+        self.counters.frames_sent += 1
+
+    def _resend_waiting(self, device: Device, now: float) -> None:
+        keep: deque[Frame] = deque()
+        for frame in device.rexmit:
+            if frame.state is not FrameState.WAITING:
+                continue
+            target = self._resend_target(device, frame)
+            if target is None:
+                keep.append(frame)
+                continue
+            self.resend(frame, target, now)
+        device.rexmit = keep
+
+    def _resend_target(self, device: Device, frame: Frame) -> Target | None:
+        """The same target if it still answers and has room; another one if it is tainted."""
+        target = frame.target
+        if target is None or not target.ifaces or target not in device.targets:
+            return device.pick_target()
+        if target.taint and device.untainted_count():
+            return device.pick_target()
+        return target if target.nout < target.window.maxout else None
+
+    def resend(self, frame: Frame, target: Target, now: float) -> None:
+        old_tag = frame.tag
+        if frame.kind is FrameKind.WRITE and frame.request is not None:
+            frame.request.retransmitted = True
+        self._transmit(frame, target, now)
+        wire = self.out[-1][1]
+        self.counters.retransmits += 1
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.RETRANSMIT,
+                f"{'retransmit':>15} {device_label(frame.device)} oldtag={old_tag:08x}@{format_stamp(now)} "
+                f"newtag={frame.tag:08x} s={wire[6:12].hex()} d={wire[0:6].hex()} nout={target.nout}",
+                frame.device.address,
+            )
+        )
+
+    # -- answers ---------------------------------------------------------------------------
+    def ata_response(
+        self,
+        frame_bytes: bytes | bytearray | memoryview,
+        src: bytes,
+        dst: bytes,
+        shelf: int,
+        slot: int,
+        tag: int,
+        flags: int,
+        error: int,
+        ifname: str,
+        now: float,
+    ) -> None:
+        """Match an ATA response to its frame and act on it (the hot path)."""
+        entry = self.tags.get(tag)
+        if entry is None:
+            self._unexpected(shelf, slot, tag, src, dst, now)
+            return
+        frame, mac, sent = entry
+        device = frame.device
+        address = device.address
+        if mac != src or address.shelf != shelf or address.slot != slot:
+            self._unexpected(shelf, slot, tag, src, dst, now)
+            return
+        tags = self.tags
+        for old in frame.tags:
+            del tags[old]
+        frame.tags.clear()
+        current = frame.target
+        if frame.state is FrameState.IN_FLIGHT and current is not None:
+            current.window.on_ack(current.nout)
+            current.nout -= 1
+        frame.state = FrameState.RETIRED
+        frame.deadline = NEVER
+        answering = current if current is not None and current.mac == src else device.target(src)
+        if answering is not None:
+            answering.rtt.update(now - sent)
+            if ifname in answering.lost:
+                answering.lost[ifname] = 0
+            if answering.taint:
+                answering.taint -= 1
+        self.dirty[device] = None
+        request = frame.request
+        kind = frame.kind
+        if flags & _ERROR_FLAG:
+            self._aoe_error(frame, src, error, ifname)
+        elif frame_bytes[_STATUS] & _FAILURE_MASK:
+            self._ata_error(frame, frame_bytes[_STATUS], frame_bytes[_ERROR])
+        elif kind is FrameKind.READ or kind is FrameKind.RMW_READ:
+            need = frame.nsect * SECTOR_SIZE
+            if len(frame_bytes) - ATA_HLEN < need:
+                self._runt(frame, len(frame_bytes), need)
+            elif request is not None and not request.failed:
+                dest = frame.dest
+                if dest is not None:
+                    offset = frame.dest_offset
+                    dest[offset : offset + need] = frame_bytes[ATA_HLEN : ATA_HLEN + need]
+                else:
+                    request.merge_edge(frame.dest_offset, frame_bytes[ATA_HLEN : ATA_HLEN + need])
+                    if request.edges_pending == 0 and request.has_frames_to_send:
+                        device.queue.append(request)
+        elif kind is FrameKind.IDENTIFY:
+            self._identified(device, src, frame_bytes, now)
+        elif kind is FrameKind.PROBE and answering is not None:
+            # Answered: probe again at once while still tainted (the driver's ktiocomplete).
+            self.schedule_probe(device, answering, now, soon=True)
+        if kind is FrameKind.IDENTIFY and device.identify_frame is frame:
+            device.identify_frame = None
+        if request is not None:
+            self.frame_retired(request, now)
+
+    def frame_retired(self, request: Request, now: float) -> None:
+        request.outstanding -= 1
+        if request.failed:
+            if request.outstanding == 0:
+                self.retire_request(request, now)
+            return
+        if request.is_complete:
+            request.finished = True
+            data = None
+            if request.kind is RequestKind.READ:
+                data = memoryview(request.buf)[request.skip : request.skip + request.length].toreadonly()
+            self.events.append(RequestDone(request.id, data))
+            self.retire_request(request, now)
+
+    def schedule_probe(self, device: Device, target: Target, now: float, soon: bool = False) -> None:
+        """Probe a tainted target again (after taint x RTO unless ``soon``) while another
+        target is untainted; a target nobody else can replace gets ordinary frames instead."""
+        if target.taint and device.untainted_count() and device.state is DeviceState.UP:
+            target.probing = True
+            delay = 0.0 if soon else target.taint * target.rtt.rto
+            self.timers.schedule(target.probe_timer, now + delay)
+        else:
+            target.probing = False
+            self.timers.cancel(target.probe_timer)
+
+    def _unexpected(self, shelf: int, slot: int, tag: int, src: bytes, dst: bytes, now: float) -> None:
+        self.counters.unexpected_responses += 1
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.UNEXPECTED_RESPONSE,
+                f"{'unexpected rsp':>15} e{shelf}.{slot}    tag={tag:08x}@{format_stamp(now)} "
+                f"s={src.hex()} d={dst.hex()}",
+            )
+        )
+
+    def _aoe_error(self, frame: Frame, src: bytes, code: int, ifname: str) -> None:
+        device = frame.device
+        self.counters.aoe_errors += 1
+        text = AOE_ERROR_TEXT.get(code, "unknown error")
+        shelf, slot = device.address
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.AOE_ERROR,
+                f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={code} '{text}'",
+                device.address,
+            )
+        )
+        if frame.request is not None:
+            self.fail_request(
+                frame.request,
+                RequestError.AOE_ERROR,
+                f"{device.name}: target {src.hex()} answered {_describe(frame)} "
+                f"with AoE error {code} ({text})",
+                aoe_error=code,
+            )
+
+    def _ata_error(self, frame: Frame, status: int, error: int) -> None:
+        device = frame.device
+        self.counters.ata_errors += 1
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.ATA_ERROR,
+                f"aoe: ata error cmd={frame.command:02X}h stat={status:02X}h from {device.name}",
+                device.address,
+            )
+        )
+        if frame.request is not None:
+            self.fail_request(
+                frame.request,
+                RequestError.ATA_ERROR,
+                f"{device.name}: {_describe(frame)} failed: ATA status 0x{status:02x}, error 0x{error:02x}",
+                ata_status=status,
+                ata_error=error,
+            )
+
+    def _runt(self, frame: Frame, length: int, need: int) -> None:
+        device = frame.device
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.INFO,
+                f"aoe: runt data size in read from {device.name}.  skb->len={length - ATA_HLEN} need={need}",
+                device.address,
+            )
+        )
+        if frame.request is not None:
+            self.fail_request(
+                frame.request,
+                RequestError.BAD_RESPONSE,
+                f"{device.name}: {_describe(frame)} answered with {length - ATA_HLEN} bytes, not {need}",
+            )
+
+    def _identified(
+        self, device: Device, src: bytes, frame_bytes: bytes | bytearray | memoryview, now: float
+    ) -> None:
+        page = frame_bytes[ATA_HLEN : ATA_HLEN + SECTOR_SIZE]
+        try:
+            info = parse_identify(page)
+        except FrameError:
+            self.events.append(
+                Diagnostic(
+                    DiagnosticKind.INFO,
+                    f"aoe: runt data size in ataid from {device.name}.  skb->len={len(page)} need=512",
+                    device.address,
+                )
+            )
+            return
+        old_sectors, old_lba48 = device.sectors, device.lba48
+        device.identify = info
+        device.sectors = info.sectors
+        device.lba48 = info.lba48
+        line = f"aoe: {src.hex()} {device.name} v{device.firmware_version:04x} has {info.sectors} sectors"
+        if device.state is not DeviceState.UP:
+            device.state = DeviceState.UP
+            self.events.append(DeviceUp(device.address, info.sectors))
+            self.events.append(Diagnostic(DiagnosticKind.DEVICE_UP, line, device.address))
+        elif (old_sectors, old_lba48) != (info.sectors, info.lba48):
+            self.events.append(Diagnostic(DiagnosticKind.INFO, line, device.address))
+            self.events.append(DeviceChanged(device.address, info.sectors, device.payload, "capacity"))
+
+
+def device_label(device: Device) -> str:
+    return f"e{device.address.shelf}.{device.address.slot}"
+
+
+def _describe(frame: Frame) -> str:
+    """The command a frame carries, for error messages: 'WRITE of 2 sectors at LBA 100'."""
+    kind = frame.kind
+    if kind is FrameKind.FLUSH:
+        return "FLUSH CACHE" + (" EXT" if frame.command == AtaCommand.FLUSH_CACHE_EXT else "")
+    if kind is FrameKind.IDENTIFY:
+        return "IDENTIFY DEVICE"
+    verb = "WRITE" if kind is FrameKind.WRITE else "READ"
+    return f"{verb} of {frame.nsect} sectors at LBA {frame.lba}"

@@ -1,0 +1,409 @@
+"""pyaoe.initiator.engine: InitiatorEngine, the sans-I/O AoE initiator (what the Linux aoe driver does).
+
+It owns the device table, tags, windows and timers; it never touches a socket or a clock.
+
+How a driver loop uses it (one thread; ``now`` is time.monotonic() taken by the driver):
+
+    engine = InitiatorEngine(InitiatorConfig(...), {"eth0": (mac, mtu)})
+    while running:
+        # 1. feed every frame read from the interfaces (EtherType 0x88A2, Ethernet header
+        #    included, any frame: the engine filters and never raises for peer input)
+        for ifname, frame in received:
+            engine.receive_frame(frame, ifname, now)
+        # 2. caller requests, at any point between the other calls
+        rid = engine.submit_read("e1.0", offset, length, now)
+        # 3. send what the engine wants sent (requests, resends, queries), in order
+        for ifname, frame in engine.frames_to_send(now):
+            sockets[ifname].send(frame)
+        # 4. sleep until a frame arrives, a caller submits, or the timer is due
+        deadline = engine.get_timer()            # absolute time, or None for "no timer"
+        ... wait for input until deadline ...
+        if deadline is not None and now >= deadline:
+            engine.handle_timer(now)             # then go to 3 again: timers make frames
+        # 5. drain events: RequestDone/RequestFailed complete callers' requests; Device*
+        #    update the device list; Diagnostic lines go to the err stream
+        while (event := engine.next_event()) is not None:
+            dispatch(event)
+
+Call frames_to_send() after every receive_frame(), submit_*(), handle_timer(), discover(),
+revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). At
+start-up the timer is due at once: the first handle_timer() broadcasts the first discovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import cast
+
+from pyaoe.errors import DeviceUnavailable, FrameError, LocalProtocolError
+from pyaoe.initiator.address import DeviceAddress, as_address
+from pyaoe.initiator.datapath import Counters, DataPath
+from pyaoe.initiator.device import Device, DeviceInfo, DeviceState, Target
+from pyaoe.initiator.discovery import ConfigReply, DeviceTable, apply_config_reply
+from pyaoe.initiator.events import (
+    DeviceChanged,
+    DeviceRemoved,
+    Diagnostic,
+    DiagnosticKind,
+    InitiatorEvent,
+    RequestError,
+)
+from pyaoe.initiator.options import InitiatorConfig, parse_iflist
+from pyaoe.initiator.recovery import fail_device, frame_timeout, probe_due, stall_due
+from pyaoe.initiator.requests import Frame, Request, RequestKind
+from pyaoe.initiator.timers import Timer, TimerKind
+from pyaoe.initiator.wire import RESPONSE_HEADER, build_config_query
+from pyaoe.protocol import (
+    AOE_ERROR_TEXT,
+    AOE_HLEN,
+    ATA_HLEN,
+    BROADCAST_SHELF,
+    BROADCAST_SLOT,
+    ETH_P_AOE,
+    SECTOR_SIZE,
+    TAG_USER_BIT,
+    Command,
+    HeaderFlag,
+)
+from pyaoe.protocol.config import decode_config
+
+__all__ = ["InitiatorEngine", "Interfaces"]
+
+log = logging.getLogger(__name__)
+
+#: Local interfaces: name -> (MAC, MTU).
+Interfaces = Mapping[str, tuple[bytes, int]]
+DeviceRef = DeviceAddress | tuple[int, int] | str
+
+_RESPONSE = int(HeaderFlag.RESPONSE)
+_ERROR = int(HeaderFlag.ERROR)
+_ATA = int(Command.ATA)
+_QUERY_CONFIG = int(Command.QUERY_CONFIG)
+
+
+class InitiatorEngine:
+    """Device table, discovery, tags, windows, retransmission and failover for an AoE initiator.
+
+    The engine is driven by three kinds of input: frames received (receive_frame), caller
+    requests (submit_*, discover, revalidate, flush, open/close) and a timer (handle_timer).
+    Its output is pulled: frames_to_send(), get_timer() and next_event().
+
+    Local misuse raises at once (unknown or down device: DeviceUnavailable; a range outside
+    the device: ValueError); peer trouble never raises, it becomes events.
+    """
+
+    def __init__(self, config: InitiatorConfig | None = None, interfaces: Interfaces | None = None) -> None:
+        self.config = config if config is not None else InitiatorConfig()
+        self._events: deque[InitiatorEvent] = deque()
+        self.counters = Counters()
+        self._interfaces: dict[str, tuple[bytes, int]] = {}
+        self._iflist = self.config.iflist
+        # The allowed interfaces, shared (by reference) with the data path.
+        self._macs: dict[str, bytes] = {}
+        self._mtus: dict[str, int] = {}
+        self._dp = DataPath(self.config, self._macs, self._mtus, self._events, self.counters)
+        self._table = DeviceTable(self.config.dyndevs)
+        self._discover_timer = Timer(TimerKind.DISCOVER)
+        if self.config.discover_at_start:
+            self._dp.timers.schedule(self._discover_timer, float("-inf"))
+        self.update_interfaces(interfaces or {})
+
+    # -- interfaces ------------------------------------------------------------------------
+    @property
+    def iflist(self) -> tuple[str, ...]:
+        return self._iflist
+
+    @property
+    def interfaces(self) -> dict[str, tuple[bytes, int]]:
+        """The interfaces AoE may use now (the iflist applied): name -> (MAC, MTU)."""
+        return {name: (mac, self._mtus[name]) for name, mac in self._macs.items()}
+
+    def update_interfaces(self, interfaces: Interfaces) -> None:
+        """Replace the set of local interfaces (name -> (MAC, MTU)), e.g. on hotplug or MTU change.
+
+        Interfaces that vanish are dropped from every target; frames in flight on them are
+        resent elsewhere when they time out. Payloads follow the new MTUs.
+        """
+        for name, (mac, mtu) in interfaces.items():
+            if len(mac) != 6 or mtu <= 0:
+                raise ValueError(f"interface {name}: need a 6-byte MAC and a positive MTU")
+        self._interfaces = {name: (bytes(mac), int(mtu)) for name, (mac, mtu) in interfaces.items()}
+        self._apply_interfaces()
+
+    def set_iflist(self, iflist: str | Iterable[str]) -> None:
+        """Restrict AoE to these interfaces (aoe_iflist); an empty list allows all.
+
+        Raises ValueError for a list of 1024 bytes or more (the driver's limit).
+        """
+        self._iflist = parse_iflist(iflist)
+        self._apply_interfaces()
+
+    def _apply_interfaces(self) -> None:
+        allowed = {
+            name: facts
+            for name, facts in self._interfaces.items()
+            if not self._iflist or name in self._iflist
+        }
+        self._macs.clear()
+        self._mtus.clear()
+        for name, (mac, mtu) in allowed.items():
+            self._macs[name] = mac
+            self._mtus[name] = mtu
+        for device in self._table:
+            for target in device.targets:
+                for name in list(target.ifaces):
+                    if name not in allowed:
+                        target.remove_interface(name)
+            old = device.payload
+            if device.compute_payload(self._mtus) != old and device.state is DeviceState.UP:
+                self._events.append(DeviceChanged(device.address, device.sectors, device.payload, "payload"))
+            self._dp.dirty[device] = None
+
+    # -- discovery and the control files ---------------------------------------------------
+    def discover(self, now: float, shelf: int = BROADCAST_SHELF, slot: int = BROADCAST_SLOT) -> None:
+        """Queue a Query Config to shelf.slot (default: everyone) on every allowed interface."""
+        if not (0 <= shelf <= BROADCAST_SHELF and 0 <= slot <= BROADCAST_SLOT):
+            raise ValueError(f"address {shelf}.{slot} is out of range")
+        for ifname, mac in self._macs.items():
+            self._dp.out.append((ifname, build_config_query(mac, shelf, slot)))
+            self._dp.counters.frames_sent += 1
+
+    def revalidate(self, device: DeviceRef, now: float) -> None:
+        """Start over with a device, even an open one (the driver's revalidate file): forget
+        round-trip times and windows, query its config and IDENTIFY it; a down device comes up."""
+        dev = self._device(device)
+        for target in dev.targets:
+            target.rtt.reset()
+            target.window.reset()
+        self.discover(now, dev.address.shelf, dev.address.slot)
+        self._want_identify(dev)
+
+    def flush(self, what: str = "", now: float = 0.0) -> list[DeviceAddress]:
+        """Drop devices from the table, as a write to the driver's flush file; returns them.
+
+        ``""`` (or blank): devices that are down and not open. ``"all"``: every device not
+        open, up or not. A device name: that device, even if open (the driver matches names
+        by prefix, so "e1.1" also flushes e1.10; here the name must match exactly).
+        Requests still pending on a dropped device fail with DEVICE_REMOVED.
+        """
+        text = what.strip()
+        if not text:
+            chosen = [d for d in self._table if not d.is_up and not d.open_count]
+        elif text == "all":
+            chosen = [d for d in self._table if not d.open_count]
+        else:
+            chosen = [self._device(text)]
+        for dev in chosen:
+            fail_device(self._dp, dev, now, RequestError.DEVICE_REMOVED, "flushed")
+            self._table.remove(dev.address)
+            self._dp.timers.cancel(dev.stall_timer)
+            self._events.append(DeviceRemoved(dev.address))
+        return [d.address for d in chosen]
+
+    def open_device(self, device: DeviceRef) -> None:
+        """Count an opener; a down device held open shows ``down,closewait`` and is not
+        re-identified until the last close (or revalidate). Raises DeviceUnavailable unless up."""
+        dev = self._device(device)
+        if not dev.is_up:
+            raise DeviceUnavailable(f"{dev.name} is not up")
+        dev.open_count += 1
+
+    def close_device(self, device: DeviceRef) -> None:
+        """Drop an opener; the last close queries the device's config so that a device that
+        went down while open can come back. Closing a flushed device does nothing."""
+        dev = self._table.get(as_address(device))
+        if dev is None:
+            return
+        if dev.open_count == 0:
+            raise LocalProtocolError(f"{dev.name} is not open")
+        dev.open_count -= 1
+        if dev.open_count == 0:
+            self.discover(0.0, dev.address.shelf, dev.address.slot)
+
+    # -- requests --------------------------------------------------------------------------
+    def submit_read(self, device: DeviceRef, offset: int, length: int, now: float) -> int:
+        """Read ``length`` bytes at byte ``offset`` (any alignment); returns the request id.
+
+        Completion is a RequestDone carrying the bytes, or a RequestFailed.
+        """
+        dev = self._up_device(device)
+        self._check_range(dev, offset, length)
+        request = self._dp.new_request(RequestKind.READ, dev, offset, length)
+        self._start(request)
+        return request.id
+
+    def submit_write(
+        self, device: DeviceRef, offset: int, data: bytes | bytearray | memoryview, now: float
+    ) -> int:
+        """Write ``data`` at byte ``offset``; returns the request id. ``data`` is copied.
+
+        Any size and alignment: partial sectors at either end are read first and merged
+        (read-modify-write, ordered after earlier overlapping requests). RequestDone comes
+        only when every frame of the write has been acknowledged.
+        """
+        dev = self._up_device(device)
+        view = memoryview(data).cast("B")
+        self._check_range(dev, offset, len(view))
+        request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view))
+        if len(view):
+            request.set_write_data(view)
+        self._start(request)
+        return request.id
+
+    def submit_flush(self, device: DeviceRef, now: float) -> int:
+        """Ask every target to write its cache to stable storage; returns the request id.
+
+        FLUSH CACHE EXT when IDENTIFY lists it, else FLUSH CACHE; done at once when the device
+        lists neither (it has no cache to flush). It covers every write submitted before it.
+        """
+        dev = self._up_device(device)
+        request = self._dp.new_request(RequestKind.FLUSH, dev, 0, 0)
+        identify = dev.identify
+        if identify is not None and (identify.flush_cache or identify.flush_cache_ext):
+            request.flush_targets = [t for t in dev.targets if t.ifaces] or list(dev.targets)
+        self._start(request)
+        return request.id
+
+    def _start(self, request: Request) -> None:
+        if request.has_frames_to_send:
+            self._dp.submit(request)
+        else:
+            self._dp.finish_now(request)
+
+    @staticmethod
+    def _check_range(dev: Device, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > dev.sectors * SECTOR_SIZE:
+            raise ValueError(
+                f"{dev.name}: bytes {offset}+{length} are outside its {dev.sectors * SECTOR_SIZE} bytes"
+            )
+
+    # -- the wire ----------------------------------------------------------------------------
+    def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
+        """Take one received frame (Ethernet header included). Never raises for its content."""
+        counters = self.counters
+        counters.frames_received += 1
+        mac = self._macs.get(ifname)
+        if mac is None or len(frame) < AOE_HLEN:
+            counters.ignored += 1
+            return
+        dst, src, ethertype, verflags, error, shelf, slot, command, tag = RESPONSE_HEADER.unpack_from(
+            frame, 0
+        )
+        if ethertype != ETH_P_AOE or not verflags & _RESPONSE or (dst != mac and not dst[0] & 1):
+            counters.ignored += 1
+            return
+        try:
+            if command == _ATA:
+                if len(frame) < ATA_HLEN or tag & TAG_USER_BIT:
+                    # Tags with bit 31 belong to userland tools (aoeping, aoecfg); the driver drops them.
+                    counters.ignored += 1
+                    return
+                self._dp.ata_response(frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, ifname, now)
+            elif command == _QUERY_CONFIG:
+                self._config_response(frame, src, shelf, slot, verflags, error, ifname, now)
+            else:
+                counters.ignored += 1
+        except (FrameError, ValueError, IndexError, struct.error) as exc:
+            counters.ignored += 1
+            log.warning(
+                "dropped a frame from %s on %s: %s (%s)", src.hex(), ifname, exc, bytes(frame[:36]).hex()
+            )
+
+    def _config_response(
+        self,
+        frame: bytes | bytearray | memoryview,
+        src: bytes,
+        shelf: int,
+        slot: int,
+        verflags: int,
+        error: int,
+        ifname: str,
+        now: float,
+    ) -> None:
+        if verflags & _ERROR:
+            self.counters.aoe_errors += 1
+            self._events.append(
+                Diagnostic(
+                    DiagnosticKind.AOE_ERROR,
+                    f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
+                    f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
+                )
+            )
+            return
+        # Any version is accepted here: vblade announces itself with version 0.
+        arg = decode_config(frame)
+        reply = ConfigReply(
+            src, ifname, shelf, slot, arg.buffer_count, arg.firmware_version, arg.sector_count
+        )
+        events: list[InitiatorEvent] = []
+        device, identify = apply_config_reply(self._table, reply, self.config, self._mtus, events)
+        self._events.extend(events)
+        if device is None:
+            self.counters.refused_configs += 1
+            return
+        if identify:
+            self._want_identify(device)
+        self._dp.dirty[device] = None
+
+    def _want_identify(self, device: Device) -> None:
+        if device.identify_frame is None:
+            device.identify_wanted = True
+        self._dp.dirty[device] = None
+
+    def frames_to_send(self, now: float) -> list[tuple[str, bytes]]:
+        """The frames to send now, in order, as (interface name, padded frame bytes)."""
+        dp = self._dp
+        if dp.dirty:
+            dp.pump_dirty(now)
+        out = dp.out
+        dp.out = []
+        return out
+
+    def get_timer(self) -> float | None:
+        """When handle_timer() is next due (absolute, the driver's clock), or None."""
+        return self._dp.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        """Act on every deadline that has passed: resends, failover, deadsecs, probes, discovery."""
+        dp = self._dp
+        for item in dp.timers.pop_due(now):
+            if isinstance(item, Frame):
+                frame_timeout(dp, item, now)
+            elif item.kind is TimerKind.DISCOVER:
+                self.discover(now)
+                if self.config.discover_interval:
+                    dp.timers.schedule(item, now + self.config.discover_interval)
+            elif item.kind is TimerKind.PROBE:
+                probe_due(dp, cast(Target, item.subject), now)
+            elif item.kind is TimerKind.FENCE:
+                dp.retire_request(cast(Request, item.subject), now)
+            elif item.kind is TimerKind.STALL:
+                stall_due(dp, cast(Device, item.subject), now)
+
+    def next_event(self) -> InitiatorEvent | None:
+        """The next event, or None when there are none."""
+        return self._events.popleft() if self._events else None
+
+    # -- the table ---------------------------------------------------------------------------
+    def devices(self) -> list[DeviceInfo]:
+        """Every device in the table, by shelf.slot (what sysfs and aoe-stat show)."""
+        return [d.info() for d in sorted(self._table, key=lambda d: d.address)]
+
+    def device_info(self, device: DeviceRef) -> DeviceInfo:
+        return self._device(device).info()
+
+    def _device(self, device: DeviceRef) -> Device:
+        address = as_address(device)
+        dev = self._table.get(address)
+        if dev is None:
+            raise DeviceUnavailable(f"{address.name}: no such AoE device")
+        return dev
+
+    def _up_device(self, device: DeviceRef) -> Device:
+        dev = self._device(device)
+        if not dev.is_up:
+            raise DeviceUnavailable(f"{dev.name} is {dev.state_string}")
+        return dev
