@@ -1,0 +1,71 @@
+"""pyaoe.cli.aoe_mkdevs: `aoe-mkdevs dir`, aoetools 36's legacy static device nodes: the control
+character devices (err, discover, interfaces, revalidate, flush) and n_shelves shelves of blocks.
+
+Refuses, as aoetools does, when the driver uses dynamic minors (aoe_dyndevs=1) or udev runs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyaoe.cli.aoe_mkshelf import DEFAULT_PARTITIONS, env_count, make_node, make_shelf, refuse_unless_static
+from pyaoe.cli.control import AoetoolsError, ToolParser, run_tool
+from pyaoe.cli.tree import add_tree_option, select_tree
+
+__all__ = ["CONTROL_NODES", "PROG", "main"]
+
+PROG = "aoe-mkdevs"
+DEFAULT_SHELVES = 10
+#: The kernel driver's control devices: name, minor, mode (aoechr.c's minors).
+CONTROL_NODES = (
+    ("err", 2, 0o400),
+    ("discover", 3, 0o200),
+    ("interfaces", 4, 0o200),
+    ("revalidate", 5, 0o200),
+    ("flush", 6, 0o200),
+)
+
+_DESCRIPTION = """\
+Make the aoe driver's device nodes in DIR, for systems without udev: the character devices
+err, discover, interfaces, revalidate and flush (major 152), then the block devices of shelves
+0 to n_shelves-1 (environment: n_shelves, default 10; n_partitions, default 16) as aoe-mkshelf
+does. Refused when the driver (or pyaoe's tree, see --root) uses dynamic minors, or when udev
+runs. Exit 0 on success, 1 on failure."""
+
+
+def build_parser() -> ToolParser:
+    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] {dir}", description=_DESCRIPTION)
+    add_tree_option(parser)
+    parser.add_argument("args", nargs="*", metavar="dir", help="where to make the nodes")
+    return parser
+
+
+def _body(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if len(args.args) != 1:
+        raise AoetoolsError(f"Usage: {PROG} {{dir}}", f"       n_partitions=16 {PROG} {{dir}}")
+    refuse_unless_static(select_tree(args.root), PROG)
+    shelves = env_count("n_shelves", DEFAULT_SHELVES, PROG)
+    partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
+    directory = Path(args.args[0])
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise AoetoolsError(f"{PROG}: cannot make {directory}: {exc.strerror}") from None
+    for name, minor, mode in CONTROL_NODES:
+        make_node(directory / name, stat.S_IFCHR, mode, minor, PROG)
+    for shelf in range(shelves):
+        make_shelf(directory, shelf, partitions, PROG)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(_body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
