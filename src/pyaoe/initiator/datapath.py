@@ -1,7 +1,7 @@
-"""pyaoe.initiator.datapath: frames out and answers in for every device's requests.
+"""pyaoe.initiator.datapath: requests to frames on the wire, within each target's window.
 
-Splitting requests into frames within each target's window, tags, sending and resending,
-matching answers, and completing requests; timeouts and failover are in recovery.py.
+Ordering and completing requests, tags, sending and resending; the answers are handled in
+responses.py, timeouts and failover in recovery.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from pyaoe.initiator.device import Device, DeviceState, Target
 from pyaoe.initiator.events import (
-    DeviceChanged,
-    DeviceUp,
     Diagnostic,
     DiagnosticKind,
     InitiatorEvent,
@@ -24,33 +22,18 @@ from pyaoe.initiator.events import (
 from pyaoe.initiator.options import InitiatorConfig
 from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request, RequestKind, register_request
 from pyaoe.initiator.tags import TagAllocator
-from pyaoe.initiator.timers import NEVER, Timer, TimerKind, TimerQueue
+from pyaoe.initiator.timers import Timer, TimerKind, TimerQueue
 from pyaoe.initiator.wire import build_ata_request
-from pyaoe.protocol import (
-    AOE_ERROR_TEXT,
-    ATA_FAILURE_MASK,
-    ATA_HLEN,
-    SECTOR_SIZE,
-    AtaCommand,
-    AtaFlag,
-    FrameError,
-    HeaderFlag,
-    lba_register,
-    parse_identify,
-)
+from pyaoe.protocol import SECTOR_SIZE, AtaCommand, AtaFlag, lba_register
 
 __all__ = ["DataPath", "Counters", "format_stamp"]
 
-_ERROR_FLAG = int(HeaderFlag.ERROR)
-_FAILURE_MASK = int(ATA_FAILURE_MASK)
 _WRITE_FLAG = int(AtaFlag.WRITE)
 _EXT_FLAG = int(AtaFlag.EXTENDED)
 #: The device register bits the driver puts in LBA3 for IDENTIFY and other non-LBA commands.
 _DEVICE_REGISTER = 0xA0 << 24
 #: Tags of one frame kept matchable: an answer to one of its last few sends still counts.
 _TAGS_KEPT = 4
-_STATUS = ATA_HLEN - 9
-_ERROR = ATA_HLEN - 11
 
 
 @dataclass(slots=True)
@@ -290,8 +273,10 @@ class DataPath:
         device = frame.device
         address = device.address
         if frame.target is not target:
+            # A new target: its own round-trip time, and no backoff earned by the old one.
             frame.target = target
             frame.target_since = now
+            frame.tries = 0
         if frame.kind is FrameKind.WRITE:
             target.writes += 1
         else:
@@ -317,9 +302,10 @@ class DataPath:
         self.tags[tag] = (frame, target.mac, now)
         frame.sent = now
         frame.transmissions += 1
+        frame.tries += 1
         frame.state = FrameState.IN_FLIGHT
         target.nout += 1
-        deadline = now + target.rtt.backoff(frame.transmissions)
+        deadline = now + target.rtt.backoff(frame.tries)
         deadsecs = self.config.deadsecs
         if deadsecs and frame.kind is not FrameKind.PROBE:
             deadline = min(deadline, frame.first_sent + deadsecs)
@@ -358,84 +344,13 @@ class DataPath:
         self.events.append(
             Diagnostic(
                 DiagnosticKind.RETRANSMIT,
-                f"{'retransmit':>15} {device_label(frame.device)} oldtag={old_tag:08x}@{format_stamp(now)} "
+                f"{'retransmit':>15} {frame.device.name} oldtag={old_tag:08x}@{format_stamp(now)} "
                 f"newtag={frame.tag:08x} s={wire[6:12].hex()} d={wire[0:6].hex()} nout={target.nout}",
                 frame.device.address,
             )
         )
 
     # -- answers ---------------------------------------------------------------------------
-    def ata_response(
-        self,
-        frame_bytes: bytes | bytearray | memoryview,
-        src: bytes,
-        dst: bytes,
-        shelf: int,
-        slot: int,
-        tag: int,
-        flags: int,
-        error: int,
-        ifname: str,
-        now: float,
-    ) -> None:
-        """Match an ATA response to its frame and act on it (the hot path)."""
-        entry = self.tags.get(tag)
-        if entry is None:
-            self._unexpected(shelf, slot, tag, src, dst, now)
-            return
-        frame, mac, sent = entry
-        device = frame.device
-        address = device.address
-        if mac != src or address.shelf != shelf or address.slot != slot:
-            self._unexpected(shelf, slot, tag, src, dst, now)
-            return
-        tags = self.tags
-        for old in frame.tags:
-            del tags[old]
-        frame.tags.clear()
-        current = frame.target
-        if frame.state is FrameState.IN_FLIGHT and current is not None:
-            current.window.on_ack(current.nout)
-            current.nout -= 1
-        frame.state = FrameState.RETIRED
-        frame.deadline = NEVER
-        answering = current if current is not None and current.mac == src else device.target(src)
-        if answering is not None:
-            answering.rtt.update(now - sent)
-            if ifname in answering.lost:
-                answering.lost[ifname] = 0
-            if answering.taint:
-                answering.taint -= 1
-        self.dirty[device] = None
-        request = frame.request
-        kind = frame.kind
-        if flags & _ERROR_FLAG:
-            self._aoe_error(frame, src, error, ifname)
-        elif frame_bytes[_STATUS] & _FAILURE_MASK:
-            self._ata_error(frame, frame_bytes[_STATUS], frame_bytes[_ERROR])
-        elif kind is FrameKind.READ or kind is FrameKind.RMW_READ:
-            need = frame.nsect * SECTOR_SIZE
-            if len(frame_bytes) - ATA_HLEN < need:
-                self._runt(frame, len(frame_bytes), need)
-            elif request is not None and not request.failed:
-                dest = frame.dest
-                if dest is not None:
-                    offset = frame.dest_offset
-                    dest[offset : offset + need] = frame_bytes[ATA_HLEN : ATA_HLEN + need]
-                else:
-                    request.merge_edge(frame.dest_offset, frame_bytes[ATA_HLEN : ATA_HLEN + need])
-                    if request.edges_pending == 0 and request.has_frames_to_send:
-                        device.queue.append(request)
-        elif kind is FrameKind.IDENTIFY:
-            self._identified(device, src, frame_bytes, now)
-        elif kind is FrameKind.PROBE and answering is not None:
-            # Answered: probe again at once while still tainted (the driver's ktiocomplete).
-            self.schedule_probe(device, answering, now, soon=True)
-        if kind is FrameKind.IDENTIFY and device.identify_frame is frame:
-            device.identify_frame = None
-        if request is not None:
-            self.frame_retired(request, now)
-
     def frame_retired(self, request: Request, now: float) -> None:
         request.outstanding -= 1
         if request.failed:
@@ -460,112 +375,3 @@ class DataPath:
         else:
             target.probing = False
             self.timers.cancel(target.probe_timer)
-
-    def _unexpected(self, shelf: int, slot: int, tag: int, src: bytes, dst: bytes, now: float) -> None:
-        self.counters.unexpected_responses += 1
-        self.events.append(
-            Diagnostic(
-                DiagnosticKind.UNEXPECTED_RESPONSE,
-                f"{'unexpected rsp':>15} e{shelf}.{slot}    tag={tag:08x}@{format_stamp(now)} "
-                f"s={src.hex()} d={dst.hex()}",
-            )
-        )
-
-    def _aoe_error(self, frame: Frame, src: bytes, code: int, ifname: str) -> None:
-        device = frame.device
-        self.counters.aoe_errors += 1
-        text = AOE_ERROR_TEXT.get(code, "unknown error")
-        shelf, slot = device.address
-        self.events.append(
-            Diagnostic(
-                DiagnosticKind.AOE_ERROR,
-                f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={code} '{text}'",
-                device.address,
-            )
-        )
-        if frame.request is not None:
-            self.fail_request(
-                frame.request,
-                RequestError.AOE_ERROR,
-                f"{device.name}: target {src.hex()} answered {_describe(frame)} "
-                f"with AoE error {code} ({text})",
-                aoe_error=code,
-            )
-
-    def _ata_error(self, frame: Frame, status: int, error: int) -> None:
-        device = frame.device
-        self.counters.ata_errors += 1
-        self.events.append(
-            Diagnostic(
-                DiagnosticKind.ATA_ERROR,
-                f"aoe: ata error cmd={frame.command:02X}h stat={status:02X}h from {device.name}",
-                device.address,
-            )
-        )
-        if frame.request is not None:
-            self.fail_request(
-                frame.request,
-                RequestError.ATA_ERROR,
-                f"{device.name}: {_describe(frame)} failed: ATA status 0x{status:02x}, error 0x{error:02x}",
-                ata_status=status,
-                ata_error=error,
-            )
-
-    def _runt(self, frame: Frame, length: int, need: int) -> None:
-        device = frame.device
-        self.events.append(
-            Diagnostic(
-                DiagnosticKind.INFO,
-                f"aoe: runt data size in read from {device.name}.  skb->len={length - ATA_HLEN} need={need}",
-                device.address,
-            )
-        )
-        if frame.request is not None:
-            self.fail_request(
-                frame.request,
-                RequestError.BAD_RESPONSE,
-                f"{device.name}: {_describe(frame)} answered with {length - ATA_HLEN} bytes, not {need}",
-            )
-
-    def _identified(
-        self, device: Device, src: bytes, frame_bytes: bytes | bytearray | memoryview, now: float
-    ) -> None:
-        page = frame_bytes[ATA_HLEN : ATA_HLEN + SECTOR_SIZE]
-        try:
-            info = parse_identify(page)
-        except FrameError:
-            self.events.append(
-                Diagnostic(
-                    DiagnosticKind.INFO,
-                    f"aoe: runt data size in ataid from {device.name}.  skb->len={len(page)} need=512",
-                    device.address,
-                )
-            )
-            return
-        old_sectors, old_lba48 = device.sectors, device.lba48
-        device.identify = info
-        device.sectors = info.sectors
-        device.lba48 = info.lba48
-        line = f"aoe: {src.hex()} {device.name} v{device.firmware_version:04x} has {info.sectors} sectors"
-        if device.state is not DeviceState.UP:
-            device.state = DeviceState.UP
-            self.events.append(DeviceUp(device.address, info.sectors))
-            self.events.append(Diagnostic(DiagnosticKind.DEVICE_UP, line, device.address))
-        elif (old_sectors, old_lba48) != (info.sectors, info.lba48):
-            self.events.append(Diagnostic(DiagnosticKind.INFO, line, device.address))
-            self.events.append(DeviceChanged(device.address, info.sectors, device.payload, "capacity"))
-
-
-def device_label(device: Device) -> str:
-    return f"e{device.address.shelf}.{device.address.slot}"
-
-
-def _describe(frame: Frame) -> str:
-    """The command a frame carries, for error messages: 'WRITE of 2 sectors at LBA 100'."""
-    kind = frame.kind
-    if kind is FrameKind.FLUSH:
-        return "FLUSH CACHE" + (" EXT" if frame.command == AtaCommand.FLUSH_CACHE_EXT else "")
-    if kind is FrameKind.IDENTIFY:
-        return "IDENTIFY DEVICE"
-    verb = "WRITE" if kind is FrameKind.WRITE else "READ"
-    return f"{verb} of {frame.nsect} sectors at LBA {frame.lba}"

@@ -54,6 +54,7 @@ from pyaoe.initiator.events import (
 from pyaoe.initiator.options import InitiatorConfig, parse_iflist
 from pyaoe.initiator.recovery import fail_device, frame_timeout, probe_due, stall_due
 from pyaoe.initiator.requests import Frame, Request, RequestKind
+from pyaoe.initiator.responses import handle_ata_response
 from pyaoe.initiator.timers import Timer, TimerKind
 from pyaoe.initiator.wire import RESPONSE_HEADER, build_config_query
 from pyaoe.protocol import (
@@ -301,7 +302,9 @@ class InitiatorEngine:
                     # Tags with bit 31 belong to userland tools (aoeping, aoecfg); the driver drops them.
                     counters.ignored += 1
                     return
-                self._dp.ata_response(frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, ifname, now)
+                handle_ata_response(
+                    self._dp, frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, ifname, now
+                )
             elif command == _QUERY_CONFIG:
                 self._config_response(frame, src, shelf, slot, verflags, error, ifname, now)
             else:

@@ -82,7 +82,7 @@ class Request:
         self.lba = offset // SECTOR_SIZE
         self.skip = offset - self.lba * SECTOR_SIZE
         end = offset + length
-        self.end_lba = -(-end // SECTOR_SIZE)
+        self.end_lba = -(-end // SECTOR_SIZE) if length else self.lba
         self.nsect = self.end_lba - self.lba
         #: The next sector to send in the current phase.
         self.next_lba = self.lba
@@ -200,6 +200,7 @@ class Frame:
         "target",
         "target_since",
         "transmissions",
+        "tries",
     )
 
     def __init__(
@@ -233,6 +234,8 @@ class Frame:
         self.first_sent = 0.0
         #: When the current target got it (for scorn: how long this target kept it unanswered).
         self.target_since = 0.0
+        #: Sends in all, and sends to the current target (its timeout doubles with each).
         self.transmissions = 0
+        self.tries = 0
         self.deadline = 0.0
         self.state = FrameState.IN_FLIGHT

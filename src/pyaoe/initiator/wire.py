@@ -14,6 +14,7 @@ from pyaoe.protocol import (
     ATA_HLEN,
     BROADCAST_MAC,
     ETH_P_AOE,
+    ETH_ZLEN,
     Command,
     ConfigArg,
     Frame,
@@ -74,9 +75,8 @@ def build_ata_request(
         command,
         lba_registers.to_bytes(6, "little"),
     )
-    if data:
-        return header + data
-    return pad_frame(header)
+    frame = header + data if data else header
+    return frame if len(frame) >= ETH_ZLEN else pad_frame(frame)
 
 
 def build_config_query(src: bytes, shelf: int, slot: int, dst: bytes = BROADCAST_MAC) -> bytes:

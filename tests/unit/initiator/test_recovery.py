@@ -1,0 +1,264 @@
+"""When answers stop: window cut, failover to another target, deadsecs, down/up, closewait, flush."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyaoe.errors import DeviceUnavailable, LocalProtocolError
+from pyaoe.initiator import (
+    DeviceDown,
+    DeviceRemoved,
+    DeviceUp,
+    Diagnostic,
+    DiagnosticKind,
+    InitiatorEngine,
+    RequestDone,
+    RequestError,
+    RequestFailed,
+)
+
+from .helpers import IMAC, TMAC, TMAC2, HandTarget, ata, bring_up, drain, make_engine
+
+
+def run_timers(engine: InitiatorEngine, until: float) -> list[tuple[float, str, bytes]]:
+    """Fire every timer due up to ``until``; returns what was sent, with the time."""
+    sent = []
+    while (when := engine.get_timer()) is not None and when <= until:
+        engine.handle_timer(when)
+        sent += [(when, ifname, frame) for ifname, frame in engine.frames_to_send(when)]
+    return sent
+
+
+def test_timeout_cuts_the_targets_window_to_one_frame() -> None:
+    engine = make_engine(discover_interval=0)
+    target = HandTarget(bufcnt=16)
+    bring_up(engine, target)
+    engine.submit_read("e1.0", 0, 64 * 1024, 1.0)
+    assert len(engine.frames_to_send(1.0)) == 8
+    run_timers(engine, 1.05)
+    info = engine.devices()[0].targets[0]
+    assert (info.maxout, info.ssthresh) == (1, 4)
+    assert info.nout == 1  # one frame resent, seven waiting for room
+
+
+def test_device_goes_down_after_deadsecs_and_its_requests_fail() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    first = engine.submit_read("e1.0", 0, 512, 10.0)
+    second = engine.submit_read("e1.0", 4096, 4096, 10.0)
+    engine.frames_to_send(10.0)
+    sent = run_timers(engine, 100.0)
+    assert max(when for when, _, _ in sent) < 15.0  # resent until deadsecs, then given up
+    events = drain(engine)
+    (down,) = [e for e in events if isinstance(e, DeviceDown)]
+    assert down.reason == "no answer for 5 s"
+    failures = {e.request_id: e for e in events if isinstance(e, RequestFailed)}
+    assert set(failures) == {first, second}
+    assert {f.error for f in failures.values()} <= {RequestError.TIMEOUT, RequestError.DEVICE_DOWN}
+    assert all(f.message == "e1.0 went down: no answer for 5 s" for f in failures.values())
+    assert "aoe: e1.0 is down: no answer for 5 s" in [
+        e.text for e in events if isinstance(e, Diagnostic) and e.kind is DiagnosticKind.DEVICE_DOWN
+    ]
+    assert engine.devices()[0].state == "down"
+    assert engine.get_timer() is None
+    with pytest.raises(DeviceUnavailable):
+        engine.submit_read("e1.0", 0, 512, 100.0)
+
+
+def test_down_device_comes_back_up_when_it_answers_again() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.frames_to_send(10.0)
+    run_timers(engine, 100.0)
+    drain(engine)
+    engine.discover(200.0)
+    engine.frames_to_send(200.0)
+    engine.receive_frame(target.config_reply(), "eth0", 200.0)
+    ((_, identify),) = engine.frames_to_send(200.0)
+    engine.receive_frame(target.answer(identify), "eth0", 200.001)
+    assert [type(e) for e in drain(engine) if isinstance(e, DeviceUp)] == [DeviceUp]
+    assert engine.devices()[0].state == "up"
+    rid = engine.submit_read("e1.0", 0, 512, 201.0)
+    ((_, frame),) = engine.frames_to_send(201.0)
+    engine.receive_frame(target.answer(frame), "eth0", 201.001)
+    assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [rid]
+
+
+def test_open_down_device_stays_in_closewait_until_the_last_close() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.open_device("e1.0")
+    engine.open_device("e1.0")
+    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.frames_to_send(10.0)
+    run_timers(engine, 100.0)
+    assert engine.devices()[0].state == "down,closewait"
+    # While open, a config reply does not re-identify (the user's view must not change).
+    engine.receive_frame(target.config_reply(), "eth0", 101.0)
+    assert engine.frames_to_send(101.0) == []
+    engine.close_device("e1.0")
+    assert engine.frames_to_send(102.0) == []
+    engine.close_device("e1.0")
+    ((_, query),) = engine.frames_to_send(103.0)
+    assert query[0:6] == b"\xff" * 6 and query[16:20] == b"\x00\x01\x00\x01"  # shelf 1, slot 0, cmd 1
+    engine.receive_frame(target.config_reply(), "eth0", 103.0)
+    ((_, identify),) = engine.frames_to_send(103.0)
+    engine.receive_frame(target.answer(identify), "eth0", 103.001)
+    assert engine.devices()[0].state == "up"
+    with pytest.raises(LocalProtocolError):
+        engine.close_device("e1.0")
+
+
+def test_revalidate_identifies_an_open_device_and_brings_it_up() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.open_device("e1.0")
+    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.frames_to_send(10.0)
+    run_timers(engine, 100.0)
+    target.sectors = 8192  # it grew meanwhile
+    engine.revalidate("e1.0", 200.0)
+    sent = engine.frames_to_send(200.0)
+    assert [ata(f)[1].cmd_status for _, f in sent if f[19] == 0] == [0xEC]  # plus the config query
+    identify = next(f for _, f in sent if f[19] == 0)
+    engine.receive_frame(target.answer(identify), "eth0", 200.001)
+    (info,) = engine.devices()
+    assert (info.state, info.sectors, info.open_count) == ("up", 8192, 1)
+    with pytest.raises(DeviceUnavailable):
+        engine.revalidate("e9.9", 200.0)
+
+
+def test_deadsecs_zero_retries_forever() -> None:
+    engine = make_engine(deadsecs=0, discover_interval=0, max_rto=2.0)
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.frames_to_send(10.0)
+    sent = run_timers(engine, 1000.0)
+    assert engine.devices()[0].state == "up"
+    assert len(sent) > 400  # one resend every 2 s at most
+    assert engine.get_timer() is not None
+
+
+def test_frames_move_to_the_other_target_when_one_stops_answering() -> None:
+    engine = make_engine(discover_interval=0, scorn_secs=10)
+    a, b = HandTarget(), HandTarget(mac=TMAC2)
+    bring_up(engine, a)
+    engine.receive_frame(b.config_reply(), "eth0", 0.0)
+    ((_, identify),) = engine.frames_to_send(0.0)
+    engine.receive_frame(
+        b.answer(identify) if ata(identify)[0].dst == TMAC2 else a.answer(identify), "eth0", 0.0
+    )
+    drain(engine)
+    rid = engine.submit_read("e1.0", 0, 1024, 1.0)
+    ((_, frame),) = engine.frames_to_send(1.0)
+    dead = ata(frame)[0].dst
+    alive = b if dead == TMAC else a
+    # The dead target keeps the frame (resent to it) until it has held it for scorn_secs;
+    # resends back off to one every max_rto (2 s), so the move comes within 10-12 s.
+    sent = run_timers(engine, 13.0)
+    destinations = [ata(f)[0].dst for _, _, f in sent]
+    moved = destinations.index(alive.mac)
+    assert set(destinations[:moved]) == {dead}
+    assert 11.0 < sent[moved][0] <= 13.0
+    engine.receive_frame(alive.answer(sent[moved][2]), "eth0", 13.0)
+    assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [rid]
+    (tainted,) = [t for t in engine.devices()[0].targets if t.mac == dead]
+    assert tainted.taint > 0
+    # New frames avoid the tainted target; it only gets probes.
+    engine.submit_read("e1.0", 0, 4096, 13.0)
+    assert {ata(f)[0].dst for _, f in engine.frames_to_send(13.0)} == {alive.mac}
+
+
+def test_tainted_target_is_probed_and_used_again_once_it_answers() -> None:
+    engine = make_engine(discover_interval=0, scorn_secs=1)
+    a, b = HandTarget(), HandTarget(mac=TMAC2)
+    bring_up(engine, a)
+    engine.receive_frame(b.config_reply(), "eth0", 0.0)
+    ((_, identify),) = engine.frames_to_send(0.0)
+    engine.receive_frame(
+        a.answer(identify) if ata(identify)[0].dst == TMAC else b.answer(identify), "eth0", 0.0
+    )
+    engine.submit_read("e1.0", 0, 512, 1.0)
+    ((_, frame),) = engine.frames_to_send(1.0)
+    dead_mac = ata(frame)[0].dst
+    dead, alive = (a, b) if dead_mac == TMAC else (b, a)
+    sent = run_timers(engine, 3.0)
+    moved = [f for _, _, f in sent if ata(f)[0].dst == alive.mac]
+    engine.receive_frame(alive.answer(moved[0]), "eth0", 3.0)
+    # Probes (full-size READs of LBA 0) go to the tainted target; answering them clears its taint.
+    for _ in range(50):
+        probes = [f for _, _, f in run_timers(engine, engine.get_timer() or 3.0) if ata(f)[0].dst == dead.mac]
+        for probe in probes:
+            assert (ata(probe)[1].lba, ata(probe)[1].sector_count) == (0, 2)
+            engine.receive_frame(dead.answer(probe), "eth0", engine.get_timer() or 3.0)
+        engine.frames_to_send(3.0)
+        if all(t.taint == 0 for t in engine.devices()[0].targets):
+            break
+    assert all(t.taint == 0 for t in engine.devices()[0].targets)
+    engine.submit_read("e1.0", 0, 4096, 100.0)
+    assert {ata(f)[0].dst for _, f in engine.frames_to_send(100.0)} == {TMAC, TMAC2}
+
+
+def test_flush_drops_down_unopened_devices_all_or_one_by_name() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    targets = [HandTarget(shelf=1, slot=s, mac=bytes([2, 0, 0, 0, 1, s])) for s in range(4)]
+    for t in targets:
+        engine.receive_frame(t.config_reply(IMAC), "eth0", 0.0)
+    for _, frame in engine.frames_to_send(0.0):
+        slot = frame[19 - 1]
+        engine.receive_frame(targets[slot].answer(frame), "eth0", 0.0)
+    engine.open_device("e1.0")
+    engine.open_device("e1.1")
+    # e1.1 (open) and e1.2 (not open) go down.
+    for name in ("e1.1", "e1.2"):
+        engine.submit_read(name, 0, 512, 1.0)
+    engine.frames_to_send(1.0)
+    run_timers(engine, 50.0)
+    assert [(d.name, d.state) for d in engine.devices()] == [
+        ("e1.0", "up"),
+        ("e1.1", "down,closewait"),
+        ("e1.2", "down"),
+        ("e1.3", "up"),
+    ]
+    drain(engine)
+    assert engine.flush("\n") == [(1, 2)]
+    assert engine.flush("all") == [(1, 3)]
+    assert [d.name for d in engine.devices()] == ["e1.0", "e1.1"]
+    assert engine.flush("e1.1") == [(1, 1)]  # by name even though open, as the driver
+    assert [type(e) for e in drain(engine)] == [DeviceRemoved] * 3
+    with pytest.raises(DeviceUnavailable):
+        engine.flush("e7.7")
+    engine.close_device("e1.1")  # closing a flushed device is harmless
+
+
+def test_flush_fails_pending_requests_of_a_removed_device() -> None:
+    engine = make_engine(discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    rid = engine.submit_read("e1.0", 0, 512, 1.0)
+    engine.frames_to_send(1.0)
+    engine.flush("e1.0", 1.0)
+    events = drain(engine)
+    (failed,) = [e for e in events if isinstance(e, RequestFailed)]
+    assert (failed.request_id, failed.error) == (rid, RequestError.DEVICE_REMOVED)
+    assert engine.get_timer() is None
+
+
+def test_device_with_no_usable_interface_goes_down_after_deadsecs() -> None:
+    engine = make_engine(deadsecs=5, discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.update_interfaces({})
+    rid = engine.submit_read("e1.0", 0, 512, 10.0)
+    assert engine.frames_to_send(10.0) == []
+    run_timers(engine, 20.0)
+    events = drain(engine)
+    assert [e.request_id for e in events if isinstance(e, RequestFailed)] == [rid]
+    assert engine.devices()[0].state == "down"
+    assert IMAC  # (the interface the device was reached on is gone)

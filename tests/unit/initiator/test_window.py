@@ -1,0 +1,65 @@
+"""Window: the driver's slow start, congestion avoidance and cut to one frame on timeout."""
+
+from __future__ import annotations
+
+from pyaoe.initiator.window import Window
+
+
+def test_new_target_starts_at_half_its_buffers() -> None:
+    w = Window(16)
+    assert (w.maxout, w.ssthresh, w.nframes) == (8, 8, 16)
+
+
+def test_a_buffer_count_of_one_still_allows_one_frame() -> None:
+    # The driver computes maxout 0 and never sends (OpenAoE/aoe issue #7).
+    w = Window(1)
+    assert w.maxout == 1 and w.has_room(0) and not w.has_room(1)
+
+
+def test_slow_start_adds_one_frame_per_answer_below_ssthresh() -> None:
+    w = Window(16)
+    w.on_timeout()  # maxout 1, ssthresh 4
+    assert (w.maxout, w.ssthresh) == (1, 4)
+    for expected in (2, 3, 4):
+        w.on_ack(nout=1)
+        assert w.maxout == expected
+    w.on_ack(nout=1)  # at ssthresh, window not full: no growth
+    assert w.maxout == 4
+
+
+def test_congestion_avoidance_grows_one_frame_per_full_window_of_answers() -> None:
+    w = Window(16)  # maxout 8 == ssthresh 8, next_cwnd 16
+    for _ in range(16):
+        w.on_ack(nout=8)
+    assert w.maxout == 8
+    w.on_ack(nout=8)
+    assert (w.maxout, w.next_cwnd) == (9, 9)
+    for _ in range(9):
+        w.on_ack(nout=9)
+    assert w.maxout == 9
+    w.on_ack(nout=9)
+    assert w.maxout == 10
+
+
+def test_window_never_grows_past_nframes() -> None:
+    w = Window(4)
+    for _ in range(100):
+        w.on_ack(nout=w.maxout)
+    assert w.maxout == 4
+
+
+def test_timeout_halves_into_ssthresh_and_drops_to_one_but_not_twice() -> None:
+    w = Window(64)
+    w.maxout = 20
+    w.on_timeout()
+    assert (w.maxout, w.ssthresh) == (1, 10)
+    w.on_timeout()  # already at one frame: ssthresh is kept, as in the driver
+    assert (w.maxout, w.ssthresh) == (1, 10)
+
+
+def test_smaller_buffer_count_resets_the_window() -> None:
+    w = Window(16)
+    w.set_nframes(4)
+    assert (w.nframes, w.maxout, w.ssthresh) == (4, 1, 2)
+    w.set_nframes(32)
+    assert (w.nframes, w.maxout) == (32, 1)
