@@ -181,7 +181,8 @@ def test_lost_frame_is_resent_after_the_initial_timeout_with_a_new_tag() -> None
     (diag,) = drain(engine)
     assert isinstance(diag, Diagnostic) and diag.kind is DiagnosticKind.RETRANSMIT
     assert diag.text == (
-        f"     retransmit e1.0 oldtag={old:08x}@{100050:08x} newtag={new:08x} s=020000000001 d=0200000000aa nout=1"
+        f"     retransmit e1.0 oldtag={old:08x}@{100050:08x} newtag={new:08x} "
+        "s=020000000001 d=0200000000aa nout=1"
     )
     assert engine.get_timer() == pytest.approx(100.05 + 0.1)  # backed off: doubled
     # A late answer to the first send still completes it.
@@ -252,7 +253,8 @@ def test_aoe_error_fails_the_request_at_once_with_a_clear_error() -> None:
         RequestFailed(
             rid,
             RequestError.AOE_ERROR,
-            "e1.0: target 0200000000aa answered WRITE of 2 sectors at LBA 2 with AoE error 6 (target is reserved)",
+            "e1.0: target 0200000000aa answered WRITE of 2 sectors at LBA 2 "
+            "with AoE error 6 (target is reserved)",
             aoe_error=6,
         )
     ]
