@@ -7,6 +7,7 @@ error code (ENOSPC), never a SIGBUS.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import mmap
 import os
@@ -30,7 +31,11 @@ def device_size(fd: int) -> int:
         return int(struct.unpack("Q", buf)[0])
     if stat.S_ISREG(st.st_mode):
         return st.st_size
-    raise OSError(f"{st.st_mode:o}: not a regular file or block device")
+    # A directory opens fine read-only (vblade -r); say what it is, with an errno, so callers
+    # can report it as they report a failed open.
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a directory")
+    raise OSError(errno.ENOTBLK, "not a regular file or block device")
 
 
 class FileBackend:
@@ -62,6 +67,8 @@ class FileBackend:
             total = device_size(self.fd) // SECTOR_SIZE
             if offset < 0:
                 raise ValueError(f"offset {offset} is negative")
+            if total == 0:
+                raise ValueError(f"{path} is smaller than one {SECTOR_SIZE}-byte sector")
             if total <= offset:
                 raise ValueError(f"offset {offset} too large for {total}-sector file {path}")
             available = total - offset
