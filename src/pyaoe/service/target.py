@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import select
 import signal
+import socket
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 #: Byte 19 of a frame holds the AoE command.
 _COMMAND_OFFSET = AOE_HLEN - 5
 _RECV_BUFFER = 1 << 16
+#: Longest a blocked receive lasts (seconds). A signal (SIGTERM) that lands just before the
+#: receive starts is handled only when it returns; without a timeout it could wait forever.
+_WAKE_INTERVAL = 0.25
+_WAKE_TIMEVAL = struct.pack("@ll", 0, int(_WAKE_INTERVAL * 1_000_000))
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TargetService:
                 frames = self.buffer_frames or max(e.config.bufcnt for e in exports)
                 size = max(frames * (mtu + 14), 1 << 16)
                 sock = PacketSocket(ifname, bpf_program=program, rcvbuf=size, sndbuf=size)
+                sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _WAKE_TIMEVAL)
                 self._ports.append(_Port(sock, TargetEngine(sock.mac, sock.mtu, exports)))
         except BaseException:
             self.close()
@@ -104,14 +111,22 @@ class TargetService:
             # The sector count is recomputed from the MTU on every query, as vblade does.
             port.engine.mtu = port.sock.refresh_mtu()
         for reply in port.engine.handle_frame(view[:n], time.monotonic()):
-            port.sock.send(reply)
+            try:
+                port.sock.send(reply)
+            except OSError as exc:
+                # A full queue (ENOBUFS) or a reply the MTU no longer takes (EMSGSIZE) loses one
+                # reply, as a lost frame would; the initiator retransmits. Serving goes on.
+                log.warning("%s: reply of %d bytes not sent: %s", port.sock.ifname, len(reply), exc)
 
     def _serve_one(self, port: _Port) -> None:
         buf = bytearray(_RECV_BUFFER)
         view = memoryview(buf)
         recv_into = port.sock.recv_into
         while not self._stopping:
-            n = recv_into(buf)
+            try:
+                n = recv_into(buf)
+            except BlockingIOError:
+                continue  # the receive timeout: a chance to run a pending signal handler
             self._handle(port, view, n)
 
     def _serve_batched(self, port: _Port) -> None:
@@ -120,7 +135,10 @@ class TargetService:
         fast = FastPath(port.engine).answer_in_place
         buffers = batch.buffers
         while not self._stopping:
-            n = batch.recv()
+            try:
+                n = batch.recv()
+            except BlockingIOError:
+                continue  # the receive timeout: a chance to run a pending signal handler
             if not n:
                 continue
             replies = []
@@ -144,7 +162,7 @@ class TargetService:
             poller.register(port.sock.fileno(), select.POLLIN)
             ports[port.sock.fileno()] = port
         while not self._stopping:
-            for fd, _event in poller.poll():
+            for fd, _event in poller.poll(_WAKE_INTERVAL * 1000):
                 port = ports[fd]
                 for _ in range(64):
                     try:
