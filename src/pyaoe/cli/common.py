@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import NoReturn
 
 __all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging"]
+
+_SYSLOG_SOCKET = "/dev/log"
 
 
 class CommandError(Exception):
@@ -61,9 +64,11 @@ def setup_logging(verbose: bool = False, syslog_ident: str | None = None) -> Non
     if syslog_ident:
         from logging.handlers import SysLogHandler
 
-        try:
-            handler = SysLogHandler(address="/dev/log")
-        except OSError:
+        # SysLogHandler does not fail when nothing listens at /dev/log: it prints a traceback
+        # for every message instead. Without syslog, log to stderr.
+        if os.path.exists(_SYSLOG_SOCKET):
+            handler = SysLogHandler(address=_SYSLOG_SOCKET)
+        else:
             handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{syslog_ident}[%(process)d]: %(message)s"))
     else:

@@ -241,30 +241,56 @@ def _run(prog: str, argv: Sequence[str] | None, extended: bool, daemon: bool) ->
     except CommandError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.code
-    for spec in specs:
-        export = spec.export
-        mode = "O_RDONLY" if export.readonly else "O_RDWR"
-        print(f"pid {os.getpid()}: {export.config.name}, {export.sectors} sectors {mode}", flush=True)
-    if daemon:
-        _daemonize()
+    # The daemon forks first, so that the pid in its startup line is the one serving.
+    ready = _daemonize() if daemon else None
+    lines = [_startup_line(spec.export) for spec in specs]
+    for line in lines:
+        print(line, flush=True)
+    if ready is not None:
         setup_logging(syslog_ident=prog)
+        _detach(ready)
+        for line in lines:
+            log.info("%s", line)
     else:
         setup_logging(verbose=getattr(args, "verbose", False))
     service.run()
     return 0
 
 
-def _daemonize() -> None:
-    """Detach as vbladed does: into the background, stdio on /dev/null, logs to syslog."""
+def _startup_line(export: Export) -> str:
+    """vblade's start-up line: `pid N: eX.Y, S sectors O_RDWR` (or O_RDONLY)."""
+    mode = "O_RDONLY" if export.readonly else "O_RDWR"
+    return f"pid {os.getpid()}: {export.config.name}, {export.sectors} sectors {mode}"
+
+
+def _daemonize() -> int:
+    """Go into the background as vbladed does; return a descriptor for _detach().
+
+    The foreground process waits until the daemon has printed its startup line and let go of
+    stdout, then exits 0 (1 if the daemon died first), so `vbladed ... | read line` works.
+    """
+    sys.stdout.flush()
+    read_end, write_end = os.pipe()
     if os.fork() > 0:
-        os._exit(0)
+        os.close(write_end)
+        started = os.read(read_end, 1)
+        os._exit(0 if started else 1)
+    os.close(read_end)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
+    return write_end
+
+
+def _detach(ready: int) -> None:
+    """Put stdio on /dev/null (logs go to syslog) and release the waiting foreground process."""
+    sys.stdout.flush()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    os.write(ready, b"1")
+    os.close(ready)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
