@@ -1,0 +1,1 @@
+"""Test helpers shared across tests/ (importable as `support`: pyproject puts tests/ on the path)."""
