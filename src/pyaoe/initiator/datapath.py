@@ -22,7 +22,7 @@ from pyaoe.initiator.events import (
 from pyaoe.initiator.options import InitiatorConfig
 from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request, RequestKind, register_request
 from pyaoe.initiator.tags import TagAllocator
-from pyaoe.initiator.timers import Timer, TimerKind, TimerQueue
+from pyaoe.initiator.timers import NEVER, Timer, TimerKind, TimerQueue
 from pyaoe.initiator.wire import build_ata_request
 from pyaoe.protocol import SECTOR_SIZE, AtaCommand, AtaFlag, lba_register
 
@@ -318,12 +318,30 @@ class DataPath:
         for frame in device.rexmit:
             if frame.state is not FrameState.WAITING:
                 continue
+            request = frame.request
+            if request is not None and request.failed:
+                # Its request already failed (another frame's error): nothing to resend for.
+                self.forget(frame)
+                self.frame_retired(request, now)
+                continue
             target = self._resend_target(device, frame)
             if target is None:
                 keep.append(frame)
                 continue
             self.resend(frame, target, now)
         device.rexmit = keep
+
+    def forget(self, frame: Frame) -> None:
+        """Retire a frame unanswered: its tags stop matching and its deadline is cancelled."""
+        tags = self.tags
+        for tag in frame.tags:
+            tags.pop(tag, None)
+        frame.tags.clear()
+        frame.state = FrameState.RETIRED
+        frame.deadline = NEVER
+        device = frame.device
+        if device.identify_frame is frame:
+            device.identify_frame = None
 
     def _resend_target(self, device: Device, frame: Frame) -> Target | None:
         """The same target if it still answers and has room; another one if it is tainted."""

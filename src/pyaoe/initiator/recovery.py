@@ -13,7 +13,7 @@ from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request
 from pyaoe.initiator.timers import NEVER
 from pyaoe.initiator.window import Window
 
-__all__ = ["frame_timeout", "probe_due", "stall_due", "fail_device", "drop_frame"]
+__all__ = ["frame_timeout", "probe_due", "stall_due", "fail_device"]
 
 
 def frame_timeout(dp: DataPath, frame: Frame, now: float) -> None:
@@ -34,23 +34,23 @@ def frame_timeout(dp: DataPath, frame: Frame, now: float) -> None:
             )
         else:
             # An IDENTIFY for a device that is not up: the next config reply tries again.
-            drop_frame(dp, frame)
+            dp.forget(frame)
         return
     if frame.state is FrameState.WAITING:
         return
     target = frame.target
     if target is None:  # never sent; cannot happen for a timed frame
-        drop_frame(dp, frame)
+        dp.forget(frame)
         return
     target.nout -= 1
     _penalise(dp, device, target, frame, now)
     if frame.kind is FrameKind.PROBE:
-        drop_frame(dp, frame)
+        dp.forget(frame)
         dp.schedule_probe(device, target, now)
         return
     request = frame.request
     if request is not None and request.failed:
-        drop_frame(dp, frame)
+        dp.forget(frame)
         dp.frame_retired(request, now)
         return
     frame.state = FrameState.WAITING
@@ -92,18 +92,6 @@ def _penalise(dp: DataPath, device: Device, target: Target, frame: Frame, now: f
         old = device.payload
         if device.compute_payload(dp.mtus) != old and device.state is DeviceState.UP:
             dp.events.append(DeviceChanged(device.address, device.sectors, device.payload, "payload"))
-
-
-def drop_frame(dp: DataPath, frame: Frame) -> None:
-    """Forget a frame: its tags stop matching and its deadline is cancelled."""
-    for tag in frame.tags:
-        dp.tags.pop(tag, None)
-    frame.tags.clear()
-    frame.state = FrameState.RETIRED
-    frame.deadline = NEVER
-    device = frame.device
-    if device.identify_frame is frame:
-        device.identify_frame = None
 
 
 def probe_due(dp: DataPath, target: Target, now: float) -> None:

@@ -18,7 +18,7 @@ class RttEstimator:
     2 x average + 8 x variation, which starts near 16 s and adapts slowly.
     """
 
-    __slots__ = ("_initial", "_max", "_min", "rttvar", "samples", "srtt")
+    __slots__ = ("_initial", "_max", "_min", "rto", "rttvar", "samples", "srtt")
 
     def __init__(self, initial_rto: float = 0.25, min_rto: float = 0.05, max_rto: float = 2.0) -> None:
         if not 0 < min_rto <= initial_rto <= max_rto:
@@ -30,6 +30,8 @@ class RttEstimator:
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.samples = 0
+        #: The retransmission timeout for a frame sent once (kept current: it is read per frame).
+        self.rto = initial_rto
 
     def update(self, sample: float) -> None:
         """Take one measured round trip (seconds); negative samples (clock trouble) are ignored."""
@@ -39,19 +41,20 @@ class RttEstimator:
         if self.srtt is None:
             self.srtt = sample
             self.rttvar = sample / 2
-            return
-        self.rttvar += (abs(self.srtt - sample) - self.rttvar) / 4
-        self.srtt += (sample - self.srtt) / 8
+        else:
+            self.rttvar += (abs(self.srtt - sample) - self.rttvar) / 4
+            self.srtt += (sample - self.srtt) / 8
+        self._update_rto()
 
-    @property
-    def rto(self) -> float:
-        """The retransmission timeout for a frame sent once."""
-        if self.srtt is None:
-            return self._initial
-        return min(self._max, max(self._min, self.srtt + 4 * self.rttvar))
+    def _update_rto(self) -> None:
+        srtt = self.srtt
+        rto = self._initial if srtt is None else srtt + 4 * self.rttvar
+        self.rto = min(self._max, max(self._min, rto))
 
     def backoff(self, transmissions: int) -> float:
         """The timeout for a frame's ``transmissions``-th send: doubled per resend, capped."""
+        if transmissions <= 1:
+            return self.rto
         return min(self._max, self.rto * (1 << min(transmissions - 1, 16)))
 
     def reset(self) -> None:
@@ -59,3 +62,4 @@ class RttEstimator:
         self.srtt = None
         self.rttvar = 0.0
         self.samples = 0
+        self._update_rto()

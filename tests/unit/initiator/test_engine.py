@@ -384,3 +384,47 @@ def test_interface_that_disappears_is_dropped_from_its_targets() -> None:
     engine.update_interfaces({"eth1": (IMAC2, 9000)})
     (info,) = engine.devices()
     assert (info.netif, info.payload) == ("eth1", 17 * 512)
+
+
+def test_frames_may_arrive_as_memoryviews_of_a_reused_buffer() -> None:
+    engine = make_engine()
+    target = HandTarget()
+    target.store[:1024] = b"m" * 1024
+    buf = bytearray(2048)
+
+    def receive(frame: bytes, now: float) -> None:
+        buf[: len(frame)] = frame
+        engine.receive_frame(memoryview(buf)[: len(frame)], "eth0", now)
+        buf[:] = bytes(len(buf))  # the driver reuses its buffer at once
+
+    engine.handle_timer(0.0)
+    engine.frames_to_send(0.0)
+    receive(target.config_reply(), 0.0)
+    ((_, identify),) = engine.frames_to_send(0.0)
+    receive(target.answer(identify), 0.0)
+    rid = engine.submit_read("e1.0", 0, 1024, 1.0)
+    ((_, frame),) = engine.frames_to_send(1.0)
+    receive(target.answer(frame), 1.0)
+    done = [e for e in drain(engine) if isinstance(e, RequestDone)]
+    assert done == [RequestDone(rid, memoryview(b"m" * 1024))]
+
+
+def test_garbage_never_raises() -> None:
+    engine = make_engine()
+    target = HandTarget()
+    bring_up(engine, target)
+    engine.submit_read("e1.0", 0, 512, 1.0)
+    ((_, frame),) = engine.frames_to_send(1.0)
+    answer = bytearray(target.answer(frame))
+    samples = [b"", b"\x00" * 10, bytes(answer[:30]), bytes(answer[:40])]
+    config = bytearray(target.config_reply())
+    config[30:32] = b"\xff\xff"  # config string longer than the frame
+    samples.append(bytes(config))
+    for sample in samples:
+        engine.receive_frame(sample, "eth0", 1.0)
+    assert engine.counters.frames_received == len(samples) + 2
+    # Only the 40-byte answer (a read answer without its data) concerns the request: it fails it.
+    outcomes = [e for e in drain(engine) if isinstance(e, RequestDone | RequestFailed)]
+    assert [(type(e), getattr(e, "error", None)) for e in outcomes] == [
+        (RequestFailed, RequestError.BAD_RESPONSE)
+    ]
