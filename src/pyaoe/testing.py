@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from pyaoe.initiator import (
     DeviceAddress,
@@ -24,6 +24,8 @@ from pyaoe.initiator import (
 from pyaoe.initiator.address import as_address
 
 __all__ = ["FakeClock", "LossyWire", "WireStats", "TargetLike", "EnginePair", "engine_pair", "INITIATOR_MAC"]
+
+E = TypeVar("E")
 
 #: The MAC engine_pair() gives the initiator's first interface (the next ones count up).
 INITIATOR_MAC = bytes.fromhex("020000000001")
@@ -294,7 +296,8 @@ class EnginePair:
         if isinstance(event, RequestFailed):
             raise event.to_exception()
 
-    def events_of(self, kind: type) -> list[InitiatorEvent]:
+    def events_of(self, kind: type[E]) -> list[E]:
+        """The events of one class seen so far."""
         return [e for e in self.events if isinstance(e, kind)]
 
 

@@ -26,8 +26,9 @@ How a driver loop uses it (one thread; ``now`` is time.monotonic() taken by the 
             dispatch(event)
 
 Call frames_to_send() after every receive_frame(), submit_*(), handle_timer(), discover(),
-revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). At
-start-up the timer is due at once: the first handle_timer() broadcasts the first discovery.
+revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). The
+timer may lie in the past (at start-up it is 0.0): then call handle_timer() at once; the first
+one broadcasts the first discovery.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class InitiatorEngine:
         self._table = DeviceTable(self.config.dyndevs)
         self._discover_timer = Timer(TimerKind.DISCOVER)
         if self.config.discover_at_start:
-            self._dp.timers.schedule(self._discover_timer, float("-inf"))
+            # Time 0 is in the past for any monotonic clock: the first handle_timer() discovers.
+            self._dp.timers.schedule(self._discover_timer, 0.0)
         self.update_interfaces(interfaces or {})
 
     # -- interfaces ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pyaoe.initiator import (
     RequestError,
     RequestFailed,
 )
-from pyaoe.protocol import AtaFlag, ConfigArg, decode_frame
+from pyaoe.protocol import AtaFlag, ConfigArg, build_identify, decode_frame
 
 from .helpers import IMAC, IMAC2, TMAC, TMAC2, HandTarget, ata, bring_up, drain, make_engine
 
@@ -24,7 +24,7 @@ def test_first_timer_broadcasts_query_config_on_every_allowed_interface() -> Non
         {"eth0": (IMAC, 1500), "eth1": (IMAC2, 9000), "wlan0": (bytes.fromhex("020000000003"), 1500)},
         iflist=("eth0", "eth1"),
     )
-    assert engine.get_timer() == float("-inf")  # due at once
+    assert engine.get_timer() == 0.0  # due at once for any monotonic clock
     engine.handle_timer(10.0)
     sent = engine.frames_to_send(10.0)
     assert [ifname for ifname, _ in sent] == ["eth0", "eth1"]
@@ -428,3 +428,22 @@ def test_garbage_never_raises() -> None:
     assert [(type(e), getattr(e, "error", None)) for e in outcomes] == [
         (RequestFailed, RequestError.BAD_RESPONSE)
     ]
+
+
+def test_a_device_without_lba48_gets_lba28_commands() -> None:
+    engine = make_engine()
+    target = HandTarget(sectors=1000)
+    page = bytearray(build_identify(1000))
+    for word in (83, 86):  # clear "LBA48 supported/enabled"
+        page[2 * word + 1] &= ~(1 << 2) & 0xFF
+    engine.handle_timer(0.0)
+    engine.frames_to_send(0.0)
+    engine.receive_frame(target.config_reply(), "eth0", 0.0)
+    ((_, identify),) = engine.frames_to_send(0.0)
+    engine.receive_frame(target.answer(identify, data=bytes(page)), "eth0", 0.0)
+    (info,) = engine.devices()
+    assert (info.state, info.sectors, info.lba48) == ("up", 1000, False)
+    engine.submit_write("e1.0", 512 * 300, b"x" * 512, 1.0)
+    ((_, frame),) = engine.frames_to_send(1.0)
+    _, arg = ata(frame)
+    assert (arg.cmd_status, arg.aflags, arg.lba) == (0x30, AtaFlag.WRITE, 300 | 0xE0 << 24)

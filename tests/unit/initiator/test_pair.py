@@ -161,8 +161,8 @@ def test_failover_to_the_second_target_when_the_first_dies() -> None:
     assert info.state == "up"
     dead = next(t for t in info.targets if t.mac == MAC_A)
     assert dead.taint > 0
-    retransmits = [e for e in pair.events_of(Diagnostic) if e.kind is DiagnosticKind.RETRANSMIT]  # type: ignore[union-attr]
-    assert any("d=0200000000a1" in e.text for e in retransmits)  # type: ignore[union-attr]
+    retransmits = [e for e in pair.events_of(Diagnostic) if e.kind is DiagnosticKind.RETRANSMIT]
+    assert any("d=0200000000a1" in e.text for e in retransmits)
     # The first target comes back: probes clear its taint and it carries frames again.
     pair.set_alive(0, True)
     pair.run_until(lambda: all(t.taint == 0 for t in pair.initiator.devices()[0].targets), timeout=120)
