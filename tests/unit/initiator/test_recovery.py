@@ -262,3 +262,27 @@ def test_device_with_no_usable_interface_goes_down_after_deadsecs() -> None:
     assert [e.request_id for e in events if isinstance(e, RequestFailed)] == [rid]
     assert engine.devices()[0].state == "down"
     assert IMAC  # (the interface the device was reached on is gone)
+
+
+def test_a_resent_write_holds_back_overlapping_requests_for_one_timeout() -> None:
+    """A late copy of a resent write could land after a newer write to the same sectors."""
+    engine = make_engine(discover_interval=0)
+    target = HandTarget()
+    bring_up(engine, target)
+    first = engine.submit_write("e1.0", 0, b"1" * 512, 1.0)
+    ((_, sent),) = engine.frames_to_send(1.0)
+    ((when, _, resent),) = run_timers(engine, 1.06)
+    engine.receive_frame(target.answer(resent), "eth0", 1.07)
+    assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [first]
+    second = engine.submit_write("e1.0", 0, b"2" * 512, 1.07)
+    unrelated = engine.submit_read("e1.0", 4096, 512, 1.07)
+    ((_, read),) = engine.frames_to_send(1.07)
+    assert ata(read)[1].lba == 8  # only the read goes; the write waits
+    engine.receive_frame(target.answer(read), "eth0", 1.08)
+    assert engine.frames_to_send(1.08) == []
+    fence = engine.get_timer()
+    assert fence is not None and fence == pytest.approx(1.07 + 0.05)
+    engine.handle_timer(fence)
+    ((_, write),) = engine.frames_to_send(fence)
+    assert ata(write)[1].data[:512] == b"2" * 512
+    del second, unrelated, sent, when
