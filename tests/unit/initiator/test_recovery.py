@@ -17,7 +17,7 @@ from pyaoe.initiator import (
     RequestFailed,
 )
 
-from .helpers import IMAC, TMAC, TMAC2, HandTarget, ata, bring_up, drain, make_engine
+from .helpers import IMAC, IMAC2, TMAC, TMAC2, HandTarget, ata, bring_up, drain, make_engine
 
 
 def run_timers(engine: InitiatorEngine, until: float) -> list[tuple[float, str, bytes]]:
@@ -286,3 +286,27 @@ def test_a_resent_write_holds_back_overlapping_requests_for_one_timeout() -> Non
     ((_, write),) = engine.frames_to_send(fence)
     assert ata(write)[1].data[:512] == b"2" * 512
     del second, unrelated, sent, when
+
+
+def test_an_interface_that_keeps_losing_frames_is_no_longer_used_for_that_target() -> None:
+    engine = make_engine({"eth0": (IMAC, 1500), "eth1": (IMAC2, 1500)}, discover_interval=0)
+    target = HandTarget(bufcnt=2)  # nframes 2: ejected after more than 4 losses
+    bring_up(engine, target, ifname="eth0")
+    engine.receive_frame(target.config_reply(IMAC2), "eth1", 0.0)
+    ((ifname, identify),) = engine.frames_to_send(0.0)
+    engine.receive_frame(target.answer(identify), ifname, 0.0)
+    now = 1.0
+    for _ in range(12):
+        engine.submit_read("e1.0", 0, 512, now)
+        pending = engine.frames_to_send(now)
+        while pending:
+            ifname, frame = pending.pop()
+            if ifname == "eth0":  # eth1's cable is cut: nothing sent there is answered
+                engine.receive_frame(target.answer(frame), "eth0", now)
+            else:
+                now = engine.get_timer() or now
+                engine.handle_timer(now)
+            pending += engine.frames_to_send(now)
+    assert engine.devices()[0].targets[0].interfaces == ("eth0",)
+    texts = [e.text for e in drain(engine) if isinstance(e, Diagnostic) and e.kind is DiagnosticKind.INFO]
+    assert "aoe: e1.0: 5 frames lost on eth1 to 0200000000aa; no longer using that interface for it" in texts
