@@ -17,8 +17,15 @@ def _target(argv: Sequence[str]) -> int:
     return main_target(argv)
 
 
+def _bench(argv: Sequence[str]) -> int:
+    from pyaoe.cli.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 _COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
+    "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
 }
 
 
