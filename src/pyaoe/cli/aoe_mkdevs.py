@@ -48,9 +48,9 @@ def _body(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if len(args.args) != 1:
         raise AoetoolsError(f"Usage: {PROG} {{dir}}", f"       n_partitions=16 {PROG} {{dir}}")
-    refuse_unless_static(select_tree(args.root), PROG)
     shelves = env_count("n_shelves", DEFAULT_SHELVES, PROG)
     partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
+    refuse_unless_static(select_tree(args.root), PROG)
     directory = Path(args.args[0])
     try:
         os.makedirs(directory, exist_ok=True)

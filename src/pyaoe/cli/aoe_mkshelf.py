@@ -129,11 +129,11 @@ def _body(argv: Sequence[str]) -> int:
             f"Usage: {PROG} {{dir}} {{shelfaddress}}",
             f"       n_partitions=16 {PROG} {{dir}} {{shelfaddress}}",
         )
-    refuse_unless_static(select_tree(args.root), PROG)
     partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
     directory, shelf_text = args.args
     if not shelf_text.isdigit() or int(shelf_text) > 0xFFFE:
         raise AoetoolsError(f"{PROG}: shelf address must be a number from 0 to 65534, not {shelf_text!r}")
+    refuse_unless_static(select_tree(args.root), PROG)
     make_shelf(Path(directory), int(shelf_text), partitions)
     return 0
 

@@ -98,6 +98,7 @@ def bre_to_python(pattern: str) -> str:
     # True where a "*" is literal (start of the expression, after \( or \| or a leading ^).
     at_start = True
     depth = 0
+    closed = 0  # groups closed so far: what a back reference may name
     while i < n:
         c = pattern[i]
         if c == "\\":
@@ -106,7 +107,7 @@ def bre_to_python(pattern: str) -> str:
             e = pattern[i + 1]
             i += 2
             if e.isdigit() and e != "0":
-                if int(e) > depth:
+                if int(e) > closed:
                     raise BreError("Invalid back reference")
                 out.append("\\" + e)
                 at_start = False
@@ -118,6 +119,7 @@ def bre_to_python(pattern: str) -> str:
                     if depth == 0:
                         raise BreError("Unmatched ) or \\)")
                     depth -= 1
+                    closed += 1
                 at_start = e in "(|"
             else:
                 out.append(re.escape(e))
