@@ -38,7 +38,7 @@ _TAGS_KEPT = 4
 
 @dataclass(slots=True)
 class Counters:
-    """What the initiator has seen, for aoe-stat -v style reports and tests."""
+    """What the initiator has sent and seen, for diagnostics and tests."""
 
     frames_sent: int = 0
     frames_received: int = 0
@@ -59,7 +59,11 @@ def format_stamp(now: float) -> str:
 
 
 class DataPath:
-    """Requests to frames, frames to the wire, answers to completed requests."""
+    """Requests to frames and frames to the wire; the bookkeeping that completes requests.
+
+    Owns the tags, the outgoing frame list and the timer heap that responses.py and
+    recovery.py work on too.
+    """
 
     def __init__(
         self,
@@ -368,8 +372,9 @@ class DataPath:
             )
         )
 
-    # -- answers ---------------------------------------------------------------------------
+    # -- completion --------------------------------------------------------------------------
     def frame_retired(self, request: Request, now: float) -> None:
+        """One of the request's frames is done with (answered, or dropped after its failure)."""
         request.outstanding -= 1
         if request.failed:
             if request.outstanding == 0:

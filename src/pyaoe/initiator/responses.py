@@ -94,10 +94,11 @@ def handle_ata_response(
                     device.queue.append(request)
     elif kind is FrameKind.IDENTIFY:
         _identified(dp, device, src, frame_bytes, now)
-    elif kind is FrameKind.PROBE and answering is not None:
-        # Answered: probe again at once while still tainted (the driver's ktiocomplete).
+    if kind is FrameKind.PROBE and answering is not None:
+        # It answers (even with an error): probe again at once while still tainted, as the
+        # driver's ktiocomplete does.
         dp.schedule_probe(device, answering, now, soon=True)
-    if kind is FrameKind.IDENTIFY and device.identify_frame is frame:
+    elif kind is FrameKind.IDENTIFY and device.identify_frame is frame:
         device.identify_frame = None
     if request is not None:
         dp.frame_retired(request, now)
