@@ -1,8 +1,8 @@
 """pyaoe.lab.faketree: fake AoE initiator trees for testing the aoetools: the kernel driver's sysfs
 and /dev/etherd, and pyaoe's tree, in a scratch tmpfs, with control files whose writes are recorded.
 
-A Scratch is a tmpfs of our own (device nodes work there even where /run is nodev) at a path with
-no letter "p" (Debian's aoe-stat skips such paths). World runs a command with that scratch's
+A Scratch is a tmpfs of our own under /srv (device nodes work there even where /run is nodev), at a
+path with no letter "p" (Debian's aoe-stat skips such paths). World runs a command with that scratch's
 sys/ and dev/ mounted on /sys and /dev, a fresh /run and /proc, so the tools (ours and Debian's,
 which hard-code /dev/etherd) see a fake kernel driver and no udev.
 """
@@ -31,7 +31,7 @@ __all__ = [
 
 #: The control files of /dev/etherd (and of pyaoe's ROOT/etherd).
 CONTROL_FILES = ("discover", "err", "interfaces", "revalidate", "flush")
-_SCRATCH_BASES = ("/mnt", "/srv", "/")
+_SCRATCH_BASES = ("/srv", "/mnt", "/")
 # Character devices the shell tools need in a fake /dev, and /dev/full to make writes fail.
 _MEM_NODES = {"null": 3, "zero": 5, "full": 7, "urandom": 9}
 
@@ -145,7 +145,7 @@ class Recorder:
 
 
 class Scratch:
-    """A private tmpfs at /mnt/aoe-XXXXXXXX (no "p" in the path), unmounted with everything
+    """A private tmpfs at /srv/aoe-XXXXXXXX (no "p" in the path), unmounted with everything
     mounted inside it, and removed, on close."""
 
     def __init__(self) -> None:
