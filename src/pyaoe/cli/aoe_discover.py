@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pyaoe.cli.control import AoetoolsError, ToolParser, check_control, run_tool, write_control
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["PROG", "main"]
@@ -22,8 +23,8 @@ interface its interface list allows. Writes a newline to the discover file of th
 driver's /dev/etherd or of pyaoe's tree (see --root). Exit 0 on success, 1 on failure."""
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
     add_tree_option(parser)
     return parser
 

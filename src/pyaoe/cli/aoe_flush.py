@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from pyaoe.cli.aoe_stat import collect_rows
-from pyaoe.cli.control import AoetoolsError, ToolParser, check_control, run_tool, write_control
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
 from pyaoe.cli.tree import AoeTree, add_tree_option, select_tree
 
 __all__ = ["PROG", "main"]
@@ -38,8 +39,8 @@ def _known_devices(tree: AoeTree) -> set[str]:
     return {r.name.split()[0] for r in rows if r.name.split()}
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] [-a | eX.Y ...]", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR] [-a | eX.Y ...]", description=_DESCRIPTION)
     add_tree_option(parser)
     parser.add_argument("-a", dest="all", action="store_true", help="flush every device not in use")
     parser.add_argument("device", nargs="*", help="devices to flush, e.g. e1.0")

@@ -9,7 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pyaoe.cli.control import AoetoolsError, ToolParser, check_control, run_tool, write_control
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
 from pyaoe.cli.tree import AoeTree, add_tree_option, select_tree
 from pyaoe.net.interfaces import NoSuchInterfaceError, interface_info
 
@@ -52,8 +53,10 @@ def _show(tree: AoeTree) -> int:
     raise AoetoolsError(f"{PROG}: cannot read the interface list: {sources[0]} is not readable")
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] [-c | netif ...]", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, usage="%(prog)s [--root DIR] [-c | netif ...]", description=_DESCRIPTION
+    )
     add_tree_option(parser)
     parser.add_argument(
         "-c", dest="clear", action="store_true", help="clear the list: every interface allowed"

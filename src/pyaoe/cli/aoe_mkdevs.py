@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyaoe.cli.aoe_mkshelf import DEFAULT_PARTITIONS, env_count, make_node, make_shelf, refuse_unless_static
-from pyaoe.cli.control import AoetoolsError, ToolParser, run_tool
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, run_tool
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["CONTROL_NODES", "PROG", "main"]
@@ -37,8 +38,8 @@ does. Refused when the driver (or pyaoe's tree, see --root) uses dynamic minors,
 runs. Exit 0 on success, 1 on failure."""
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] {dir}", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR] {dir}", description=_DESCRIPTION)
     add_tree_option(parser)
     parser.add_argument("args", nargs="*", metavar="dir", help="where to make the nodes")
     return parser

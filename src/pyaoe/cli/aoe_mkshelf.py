@@ -13,7 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pyaoe.cli.control import AoetoolsError, ToolParser, run_tool
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, run_tool
 from pyaoe.cli.tree import AoeTree, add_tree_option, read_attribute, select_tree
 
 __all__ = [
@@ -113,8 +114,8 @@ def make_shelf(directory: Path, shelf: int, partitions: int, prog: str = PROG) -
     return made
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
         prog=PROG, usage="%(prog)s [--root DIR] {dir} {shelfaddress}", description=_DESCRIPTION
     )
     add_tree_option(parser)

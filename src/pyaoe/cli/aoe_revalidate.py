@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pyaoe.cli.control import AoetoolsError, ToolParser, check_control, run_tool, write_control
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["PROG", "USAGE", "main"]
@@ -24,8 +25,10 @@ or of pyaoe's tree (see --root). Exit 0 on success; 1 with "revalidate failed" w
 initiator refuses (no such device)."""
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] e{major}.{minor}", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, usage="%(prog)s [--root DIR] e{major}.{minor}", description=_DESCRIPTION
+    )
     add_tree_option(parser)
     parser.add_argument("device", nargs="?", help="the device, e.g. e1.0")
     return parser

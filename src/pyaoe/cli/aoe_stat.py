@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyaoe.cli.bre import BreError, compile_bre
-from pyaoe.cli.control import AoetoolsError, ToolParser, run_tool
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import AoetoolsError, run_tool
 from pyaoe.cli.tree import AoeTree, add_tree_option, read_attribute, select_tree
 
 __all__ = ["PROG", "StatRow", "collect_rows", "format_rows", "format_size", "main", "sort_lines"]
@@ -169,8 +170,8 @@ def format_rows(rows: Sequence[StatRow]) -> list[str]:
     return lines
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR] [regex]", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR] [regex]", description=_DESCRIPTION)
     add_tree_option(parser)
     parser.add_argument(
         "regex", nargs="?", help="show only the rows this grep basic regular expression matches"

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyaoe import __version__
-from pyaoe.cli.control import ToolParser, run_tool
+from pyaoe.cli.common import OneLineParser
+from pyaoe.cli.control import run_tool
 from pyaoe.cli.tree import (
     DEFAULT_PYAOE_ROOT,
     KERNEL_SYSFS_DIR,
@@ -83,8 +84,8 @@ def _pyaoe_root(option: str | None) -> Path:
     return Path(option or os.environ.get(ROOT_ENV) or DEFAULT_PYAOE_ROOT)
 
 
-def build_parser() -> ToolParser:
-    parser = ToolParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
     add_tree_option(parser)
     return parser
 

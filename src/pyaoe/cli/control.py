@@ -6,17 +6,15 @@ aoetools 36 print "tool: message" or "tool Error: message"; those exact lines ar
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from pyaoe.cli.tree import AoeTree
 
-__all__ = ["AoetoolsError", "ToolParser", "check_control", "run_tool", "write_control"]
+__all__ = ["AoetoolsError", "check_control", "run_tool", "write_control"]
 
 
 class AoetoolsError(Exception):
@@ -26,14 +24,6 @@ class AoetoolsError(Exception):
         super().__init__("\n".join(lines))
         self.lines = lines
         self.code = code
-
-
-class ToolParser(argparse.ArgumentParser):
-    """argparse for an aoetool: a usage mistake is one `tool: message` line and exit 1."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (try --help)", file=sys.stderr)
-        sys.exit(1)
 
 
 def run_tool(body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
