@@ -22,8 +22,10 @@ NOT_HANDLED = -1
 # dst, src, type, ver|flags, error, shelf, slot, command, (tag), aflags, feature, count, ata cmd,
 # LBA 0-3, LBA 4-5.
 _REQUEST = Struct("<6s6sHBBHBB4xBBBBIH")
-# Reply addresses and ver|flags, error (type untouched); then error, sector count, status at 25.
-_REPLY_HEAD = Struct("<6s6s2xBB")
+# Reply addresses, type, ver|flags, error; then error, sector count, status at 25. The type is
+# written back (as the byte-swapped value the little-endian struct needs): a pad byte ("x")
+# there would write zeros over it, and a frame of type 0 is no AoE frame at all.
+_REPLY_HEAD = Struct("<6s6sHBB")
 _REPLY_REGS = Struct("<BBB")
 _REPLY_REGS_OFFSET = 25
 
@@ -119,6 +121,6 @@ class FastPath:
             buf[ATA_HLEN:ETH_ZLEN] = _ZERO_PAD
             reply = ETH_ZLEN
         counters.requests += 1
-        _REPLY_HEAD.pack_into(buf, 0, src, self._mac, _VERSION_RESPONSE, 0)
+        _REPLY_HEAD.pack_into(buf, 0, src, self._mac, _TYPE_LE, _VERSION_RESPONSE, 0)
         _REPLY_REGS.pack_into(buf, _REPLY_REGS_OFFSET, 0, 0, _OK)
         return reply
