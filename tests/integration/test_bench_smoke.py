@@ -1,0 +1,115 @@
+"""`pyaoe bench --smoke` as a user runs it: it builds its namespaces and C tools, measures every
+row once, prints the table and writes JSON with every row and sane figures. No timing asserted:
+the figures only have to exist, be positive where they must, and describe the frames the issue asks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyaoe.bench.plan import WORKLOADS
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(600)]
+
+SETUPS = ("mtu1500-cache", "mtu9000-cache", "mtu9000-direct")
+CACHE_SETUPS = ("mtu1500-cache", "mtu9000-cache")
+
+
+@pytest.fixture(scope="module")
+def smoke(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyaoe", "bench", "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert proc.returncode == 0, f"pyaoe bench --smoke failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc, json.loads(Path(out).read_text())
+
+
+def rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in report["rows"]}
+
+
+def test_every_row_is_there(smoke: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
+    _proc, report = smoke
+    expected = {f"{s}/{w.name}" for s in SETUPS for w in WORKLOADS}
+    expected |= {f"{s}/{w}@aoeblast" for s in SETUPS for w in ("seq-read", "seq-write")}
+    expected |= {
+        f"{s}/{w.name}@{k}"
+        for s in CACHE_SETUPS
+        for w in WORKLOADS
+        for k in ("initiator-api", "initiator-fuse")
+    }
+    assert set(rows(report)) == expected
+
+
+def test_target_rows_have_sane_figures(
+    smoke: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _proc, report = smoke
+    cpu_total = 0.0
+    for rid, row in rows(report).items():
+        if row["kind"] not in ("target", "aoeblast"):
+            continue
+        assert row["status"] == "ok", f"{rid}: {row['reason']}"
+        for side in ("pyaoe", "reference", "ceiling"):
+            figures = row[side]
+            assert figures["mbps"] > 0 and figures["iops"] > 0, (rid, side, figures)
+            assert figures["errors"] == 0, (rid, side)
+            assert figures["target_rss_mib"] > 0 and figures["initiator_rss_mib"] > 0, (rid, side)
+            assert figures["target_cpu_s_per_gb"] >= 0 and figures["initiator_cpu_s_per_gb"] >= 0, (rid, side)
+            cpu_total += figures["target_cpu_s_per_gb"] + figures["initiator_cpu_s_per_gb"]
+            if row["kind"] == "target":  # aoeload measures latency; aoeblast does not
+                assert 0 < figures["p50_us"] <= figures["p99_us"], (rid, side)
+        assert row["ratio"]["iops"] == pytest.approx(row["pyaoe"]["iops"] / row["reference"]["iops"])
+        assert row["headroom"] > 0
+    assert cpu_total > 0, "no process was ever seen using CPU"
+
+
+def test_frames_are_the_largest_the_mtu_allows(
+    smoke: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    by_id = rows(smoke[1])
+    # Random 4 KiB: 4 frames of 2 sectors at MTU 1500, one frame (of 8) at MTU 9000.
+    assert by_id["mtu1500-cache/rand-read-qd32"]["reference"]["frames_per_io"] == 4
+    assert by_id["mtu1500-cache/rand-read-qd32"]["reference"]["sectors_per_frame"] == 2
+    assert by_id["mtu9000-cache/rand-write-qd1"]["reference"]["frames_per_io"] == 1
+    # Sequential: one frame of the largest sector count, (9000 - 36) // 512 = 17 with jumbo frames.
+    assert by_id["mtu9000-direct/seq-read"]["pyaoe"]["io_bytes"] == 17 * 512
+    assert by_id["mtu1500-cache/seq-write"]["pyaoe"]["io_bytes"] == 2 * 512
+
+
+def test_initiator_rows_are_measured_or_say_why_not(
+    smoke: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    proc, report = smoke
+    for rid, row in rows(report).items():
+        if not row["kind"].startswith("initiator"):
+            continue
+        if row["status"] == "not available":
+            assert row["reason"], rid
+            assert f"{rid}: not available: {row['reason']}" in proc.stdout
+        else:
+            assert row["status"] == "ok", f"{rid}: {row['reason']}"
+            assert row["pyaoe"]["iops"] > 0 and row["reference"]["iops"] > 0, rid
+
+
+def test_the_table_shows_ratios_and_the_generator_check(
+    smoke: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    proc, report = smoke
+    assert "mtu1500-cache/seq-read: seq read" in proc.stdout
+    assert proc.stdout.count("    ratio ") >= len(SETUPS) * len(WORKLOADS)
+    assert "generator: " in proc.stdout
+    check = report["generator_check"]
+    assert check["min_headroom"] > 0 and isinstance(check["ok"], bool)
