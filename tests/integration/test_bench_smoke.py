@@ -6,6 +6,7 @@ the figures only have to exist, be positive where they must, and describe the fr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pyaoe.bench.initiator import fio_argv, parse_fio
 from pyaoe.bench.plan import WORKLOADS
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -113,3 +115,71 @@ def test_the_table_shows_ratios_and_the_generator_check(
     assert "generator: " in proc.stdout
     check = report["generator_check"]
     assert check["min_headroom"] > 0 and isinstance(check["ok"], bool)
+
+
+def test_fio_as_the_fuse_rows_run_it(tmp_path: Path) -> None:
+    """The FUSE rows' fio command and report parsing, on a plain file (the initiator's FUSE file
+    takes its place once `pyaoe initiator` exists)."""
+    device = tmp_path / "device.img"
+    device.write_bytes(bytes(8 << 20))
+    workload = next(w for w in WORKLOADS if w.name == "rand-read-qd32")
+    argv = fio_argv(device, workload, 4096, 8 << 20, 0.3)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    figures = parse_fio(proc.stdout, "read")
+    assert figures["iops"] > 0 and figures["bytes"] > 0 and figures["errors"] == 0
+    assert 0 < figures["p50_us"] <= figures["p99_us"]
+
+
+STAND_IN = '''
+"""A stand-in for the initiator's library client: an in-memory device."""
+import threading
+
+
+class Client:
+    def __init__(self, size):
+        self.size = size
+        self._data = bytearray(size)
+        self._lock = threading.Lock()
+
+    def read(self, offset, length):
+        with self._lock:
+            return bytes(self._data[offset : offset + length])
+
+    def write(self, offset, data):
+        with self._lock:
+            self._data[offset : offset + len(data)] = data
+
+    def close(self):
+        pass
+
+
+def open_block_client(iflist, shelf, slot, timeout):
+    assert iflist and shelf == 1 and slot == 1
+    return Client(64 << 20)
+'''
+
+
+def test_initiator_api_rows_fill_in_once_a_client_exists(tmp_path: Path) -> None:
+    """The hook's plumbing: with a client behind PYAOE_BENCH_CLIENT the initiator-api rows are
+    measured in their own process and compared with aoeload against vblade."""
+    (tmp_path / "bench_stand_in.py").write_text(STAND_IN)
+    out = tmp_path / "bench.json"
+    env = {
+        **os.environ,
+        "PYAOE_BENCH_CLIENT": "bench_stand_in:open_block_client",
+        "PYTHONPATH": str(tmp_path),
+    }
+    argv = [sys.executable, "-m", "pyaoe", "bench", "--smoke", "--mtu", "1500", "--direct-mtu", "0"]
+    argv += ["--workloads", "rand-read-qd1,seq-write", "--no-aoeblast", "--json", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    by_id = rows(json.loads(out.read_text()))
+    for rid in ("mtu1500-cache/rand-read-qd1@initiator-api", "mtu1500-cache/seq-write@initiator-api"):
+        row = by_id[rid]
+        assert row["status"] == "ok", row["reason"]
+        assert row["pyaoe"]["iops"] > 0 and row["pyaoe"]["initiator_rss_mib"] > 0
+        assert row["reference"] == by_id[rid.split("@")[0]]["reference"]
+        assert row["ratio"]["iops"] > 0
+    # Sequential rows use the frame size the generator found: 2 sectors at MTU 1500.
+    assert by_id["mtu1500-cache/seq-write@initiator-api"]["pyaoe"]["io_bytes"] == 1024

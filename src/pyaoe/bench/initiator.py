@@ -101,7 +101,8 @@ def fio_argv(device: Path, workload: Workload, io_bytes: int, size: int, seconds
     return [
         "fio", "--name=pyaoe-bench", f"--filename={device}", "--direct=1",
         f"--rw={_FIO_RW[(workload.mode, workload.pattern)]}", f"--bs={io_bytes}", f"--size={size}",
-        "--ioengine=libaio", f"--iodepth={workload.queue_depth}", f"--runtime={seconds:g}", "--time_based",
+        "--ioengine=libaio", f"--iodepth={workload.queue_depth}",
+        f"--runtime={max(1, round(seconds * 1000))}ms", "--time_based",
         "--randrepeat=0", "--norandommap", "--output-format=json",
     ]  # fmt: skip
 

@@ -6,7 +6,8 @@ Run by the benchmark as its own process (so its CPU and peak RSS are measured li
 
 HOOK for the initiator's authors: open_client() below is the one place that knows the client's
 API. The rows say "not available" until pyaoe.service.initiator has HOOK_NAME; give it that
-function (or change open_client) and the rows fill themselves in.
+function (or change open_client) and the rows fill themselves in. PYAOE_BENCH_CLIENT=module:function
+points the rows at another client with the same signature (a stand-in, or another library).
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ from typing import Any, Protocol
 
 from pyaoe.bench.procstat import cpu_seconds, vmhwm_kib
 
-__all__ = ["BlockClient", "HOOK_MODULE", "HOOK_NAME", "unavailable_reason", "open_client", "run_load", "main"]
+__all__ = [
+    "BlockClient",
+    "HOOK_ENV",
+    "HOOK_MODULE",
+    "HOOK_NAME",
+    "unavailable_reason",
+    "open_client",
+    "run_load",
+    "main",
+]
 
 HOOK_MODULE = "pyaoe.service.initiator"
 HOOK_NAME = "open_block_client"
+HOOK_ENV = "PYAOE_BENCH_CLIENT"
 
 
 class BlockClient(Protocol):
@@ -46,20 +57,34 @@ class BlockClient(Protocol):
     def close(self) -> None: ...
 
 
+def _hook() -> tuple[str, str]:
+    """(module, function) of the client opener: PYAOE_BENCH_CLIENT, else pyaoe's own."""
+    value = os.environ.get(HOOK_ENV)
+    if value:
+        module, _, name = value.partition(":")
+        return module, name or HOOK_NAME
+    return HOOK_MODULE, HOOK_NAME
+
+
 def unavailable_reason() -> str | None:
     """None when the hook exists, else why the initiator-api rows cannot run."""
-    if importlib.util.find_spec(HOOK_MODULE) is None:
-        return f"{HOOK_MODULE} does not exist yet"
-    module = importlib.import_module(HOOK_MODULE)
-    if not callable(getattr(module, HOOK_NAME, None)):
-        return f"{HOOK_MODULE} has no {HOOK_NAME}() yet"
+    module_name, name = _hook()
+    try:
+        found = importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        found = False
+    if not found:
+        return f"{module_name} does not exist yet"
+    if not callable(getattr(importlib.import_module(module_name), name, None)):
+        return f"{module_name} has no {name}() yet"
     return None
 
 
 def open_client(ifname: str, shelf: int, slot: int, timeout: float) -> BlockClient:
     """HOOK: a client of AoE device e{shelf}.{slot} reached through interface ``ifname``, up and
     identified (size known) within ``timeout`` seconds. Adapt this call to the initiator's API."""
-    opener = getattr(importlib.import_module(HOOK_MODULE), HOOK_NAME)
+    module_name, name = _hook()
+    opener = getattr(importlib.import_module(module_name), name)
     client: BlockClient = opener(iflist=[ifname], shelf=shelf, slot=slot, timeout=timeout)
     return client
 
