@@ -92,13 +92,13 @@ def aoeblast_argv(
 
 def run_generator(
     lab: Lab,
-    netns: str,
+    netns: str | None,
     cpu: int,
     argv: Sequence[str],
     timeout: float,
     on_exit: Callable[[], None] | None = None,
 ) -> ExitUsage:
-    """Run a generator in ``netns`` pinned to ``cpu`` to its end; reaped with its rusage."""
+    """Run a generator in ``netns`` (None: this one) pinned to ``cpu`` to its end; reaped with its rusage."""
     proc = lab.popen(
         netns, ["taskset", "-c", str(cpu), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

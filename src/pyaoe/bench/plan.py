@@ -7,7 +7,7 @@ the smoke test agree on them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 __all__ = [
     "BenchOptions",
@@ -98,7 +98,6 @@ class BenchOptions:
     #: Where the backing file goes (None: a fresh directory under /var/tmp, removed afterwards).
     workdir: str | None = None
     smoke: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def default_options(**changes: object) -> BenchOptions:

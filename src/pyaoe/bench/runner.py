@@ -205,7 +205,7 @@ class _Run:
                     io_bytes = w.io_bytes or self.sectors * 512
                     fio = ini.fio_argv(device, w, io_bytes, o.file_bytes, o.seconds)
                     t0, d0 = target.cpu_seconds(), cpu_seconds(daemon.pid)
-                    usage = run_generator(self.lab, None, o.generator_cpu, fio, self.timeout())  # type: ignore[arg-type]
+                    usage = run_generator(self.lab, None, o.generator_cpu, fio, self.timeout())
                     tcpu, dcpu = target.cpu_seconds() - t0, cpu_seconds(daemon.pid) - d0
                     f = ini.parse_fio(usage.stdout, w.mode)
                     sample = sample_from(
