@@ -51,6 +51,9 @@ class Sample:
     initiator_rss_mib: float | None
     retransmits: int
     errors: int
+    #: Share of one CPU each side used while the load ran (100: saturated).
+    target_cpu_pct: float | None = None
+    initiator_cpu_pct: float | None = None
     #: The target's resident anonymous memory at the end of the run (VmHWM counts mapped file pages).
     target_rss_anon_mib: float | None = None
     #: For FUSE rows: the application doing the I/O (fio), beside the initiator daemon.
@@ -147,6 +150,10 @@ def per_gb(cpu_s: float | None, nbytes: float) -> float | None:
     return cpu_s / (nbytes / 1e9)
 
 
+def _pct(cpu_s: float | None, wall_s: float | None) -> float | None:
+    return 100 * cpu_s / wall_s if cpu_s is not None and wall_s else None
+
+
 def sample_from(
     *,
     mbps: float,
@@ -162,6 +169,8 @@ def sample_from(
     retransmits: int,
     errors: int,
     target_rss_anon_kib: int | None = None,
+    target_wall_s: float | None = None,
+    initiator_wall_s: float | None = None,
     app_cpu_s: float | None = None,
     app_rss_kib: int | None = None,
     **frame: int | None,
@@ -178,6 +187,8 @@ def sample_from(
         initiator_rss_mib=initiator_rss_kib / 1024 if initiator_rss_kib else None,
         retransmits=retransmits,
         errors=errors,
+        target_cpu_pct=_pct(target_cpu_s, target_wall_s),
+        initiator_cpu_pct=_pct(initiator_cpu_s, initiator_wall_s),
         target_rss_anon_mib=target_rss_anon_kib / 1024 if target_rss_anon_kib else None,
         app_cpu_s_per_gb=per_gb(app_cpu_s, initiator_bytes) if app_cpu_s is not None else None,
         app_rss_mib=app_rss_kib / 1024 if app_rss_kib else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +52,14 @@ class ExitUsage:
     cpu_s: float
     maxrss_kib: int
     timed_out: bool
+    #: Seconds from the call to the reaping (the caller starts the process just before).
+    wall_s: float
 
 
 def wait_with_usage(proc: subprocess.Popen[Any], timeout: float) -> ExitUsage:
     """Read ``proc``'s output to the end and reap it with wait4, which Popen.wait cannot do
     without losing the child's rusage. Killed after ``timeout`` seconds."""
+    start = time.monotonic()
     timed_out = threading.Event()
 
     def kill() -> None:
@@ -88,4 +92,5 @@ def wait_with_usage(proc: subprocess.Popen[Any], timeout: float) -> ExitUsage:
         cpu_s=usage.ru_utime + usage.ru_stime,
         maxrss_kib=usage.ru_maxrss,
         timed_out=timed_out.is_set(),
+        wall_s=time.monotonic() - start,
     )

@@ -164,7 +164,8 @@ class _Run:
             # The target worked for the whole generator run (warm-up and drain too): its CPU is
             # divided by every byte moved; the generator's by the measured window's bytes.
             target_cpu_s=cpu, target_bytes=d["total_bytes"], target_rss_kib=rss, target_rss_anon_kib=anon,
-            initiator_cpu_s=d["cpu_s"], initiator_bytes=d["bytes"], initiator_rss_kib=d["vmhwm_kib"],
+            target_wall_s=usage.wall_s, initiator_cpu_s=d["cpu_s"], initiator_bytes=d["bytes"],
+            initiator_wall_s=d["seconds"], initiator_rss_kib=d["vmhwm_kib"],
             retransmits=d["retransmits"], errors=d["errors"],
             sectors_per_frame=d.get("sectors_per_frame"), frames_per_io=d.get("frames_per_io"),
             io_bytes=d.get("io_bytes"),
@@ -184,8 +185,9 @@ class _Run:
         return sample_from(
             mbps=d["mbps"], iops=d["iops"], p50_us=None, p99_us=None,
             target_cpu_s=cpu, target_bytes=moved, target_rss_kib=target.vmhwm_kib(),
-            target_rss_anon_kib=target.rss_anon_kib(),
-            initiator_cpu_s=usage.cpu_s, initiator_bytes=moved, initiator_rss_kib=usage.maxrss_kib,
+            target_rss_anon_kib=target.rss_anon_kib(), target_wall_s=usage.wall_s,
+            initiator_wall_s=usage.wall_s, initiator_cpu_s=usage.cpu_s, initiator_bytes=moved,
+            initiator_rss_kib=usage.maxrss_kib,
             retransmits=int(d["retransmits"]), errors=int(d["errors"]),
             sectors_per_frame=self.sectors, frames_per_io=1, io_bytes=self.sectors * 512,
         )  # fmt: skip
@@ -213,6 +215,7 @@ class _Run:
                         target_cpu_s=tcpu, target_bytes=f["bytes"], target_rss_kib=target.vmhwm_kib(),
                         initiator_cpu_s=dcpu, initiator_bytes=f["bytes"],
                         initiator_rss_kib=vmhwm_kib(daemon.pid), retransmits=0, errors=int(f["errors"]),
+                        target_wall_s=usage.wall_s, initiator_wall_s=usage.wall_s,
                         app_cpu_s=usage.cpu_s, app_rss_kib=usage.maxrss_kib, io_bytes=io_bytes,
                     )  # fmt: skip
                     self.out.add(rid, side, sample)
