@@ -36,18 +36,44 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
         usage=_USAGE if not extended else None,
         description="Export a file or block device as AoE target e{shelf}.{slot} on a network interface.",
     )
-    parser.add_argument("-b", dest="bufcnt", metavar="bufcnt", help=f"buffer count to advertise (default {DEFAULT_BUFCNT})")
+    parser.add_argument(
+        "-b", dest="bufcnt", metavar="bufcnt", help=f"buffer count to advertise (default {DEFAULT_BUFCNT})"
+    )
     parser.add_argument("-d", dest="direct", action="store_true", help="open the file with O_DIRECT")
-    parser.add_argument("-s", dest="sync", action="store_true", help="open the file with O_SYNC: every write is on disk when acknowledged")
+    parser.add_argument(
+        "-s",
+        dest="sync",
+        action="store_true",
+        help="open the file with O_SYNC: every write is on disk when acknowledged",
+    )
     parser.add_argument("-r", dest="readonly", action="store_true", help="export read-only")
-    parser.add_argument("-m", dest="masks", metavar="mac[,mac...]", action="append", default=[], help="allow only these initiator MACs")
-    parser.add_argument("-o", dest="offset", metavar="offset", help="skip this many sectors at the start of the file")
+    parser.add_argument(
+        "-m",
+        dest="masks",
+        metavar="mac[,mac...]",
+        action="append",
+        default=[],
+        help="allow only these initiator MACs",
+    )
+    parser.add_argument(
+        "-o", dest="offset", metavar="offset", help="skip this many sectors at the start of the file"
+    )
     parser.add_argument("-l", dest="length", metavar="length", help="export this many sectors")
     if extended:
-        parser.add_argument("--admin", metavar="mac[,mac...]", action="append", default=[], help="only these MACs may edit the mask and reserve lists (locks out the rest)")
+        parser.add_argument(
+            "--admin",
+            metavar="mac[,mac...]",
+            action="append",
+            default=[],
+            help="only these MACs may edit the mask and reserve lists (locks out the rest)",
+        )
         parser.add_argument("--config-string", metavar="TEXT", help="initial config string")
         parser.add_argument("-c", "--config", metavar="FILE", help="serve the exports listed in a TOML file")
-        parser.add_argument("--state-dir", metavar="DIR", help="keep config strings, mask and reserve lists here across restarts")
+        parser.add_argument(
+            "--state-dir",
+            metavar="DIR",
+            help="keep config strings, mask and reserve lists here across restarts",
+        )
         parser.add_argument("-v", "--verbose", action="store_true", help="log more")
         parser.add_argument("args", nargs="*", metavar="shelf slot netif[,netif...] filename")
     else:
@@ -96,7 +122,9 @@ def make_export_spec(
     """Check one export's settings and open its file; raises CommandError with one clear line."""
     shelf_n = parse_int(str(shelf), "shelf", 0, MAX_SHELF)
     slot_n = parse_int(str(slot), "slot", 0, MAX_SLOT)
-    bufcnt_n = parse_int(str(bufcnt), "buffer count (-b)", 1, 0xFFFF) if bufcnt is not None else DEFAULT_BUFCNT
+    bufcnt_n = (
+        parse_int(str(bufcnt), "buffer count (-b)", 1, 0xFFFF) if bufcnt is not None else DEFAULT_BUFCNT
+    )
     offset_n = parse_int(str(offset), "offset (-o)", 0) if offset is not None else 0
     length_n = parse_int(str(length), "length (-l)", 1) if length is not None else None
     mask_list = _mac_list(masks, "-m")
@@ -104,7 +132,9 @@ def make_export_spec(
     if not netifs:
         raise CommandError("no network interface given")
     try:
-        backend = FileBackend(filename, offset=offset_n, length=length_n, readonly=readonly, direct=direct, sync=sync)
+        backend = FileBackend(
+            filename, offset=offset_n, length=length_n, readonly=readonly, direct=direct, sync=sync
+        )
     except FileNotFoundError:
         raise CommandError(f"cannot open {filename}: no such file or directory") from None
     except IsADirectoryError:
@@ -123,7 +153,9 @@ def make_export_spec(
     )
     saved = store.load(shelf_n, slot_n) if store else None
     if saved is not None:
-        log.info("e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n) if store else "")
+        log.info(
+            "e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n) if store else ""
+        )
     state = saved or ExportState(
         config_string=(config_string or "").encode(),
         mask_list=list(dict.fromkeys(mask_list)),
@@ -221,7 +253,9 @@ def _open_service(prog: str, specs: list[ExportSpec]) -> TargetService:
             close = getattr(spec.export.backend, "close", None)
             if close:
                 close()
-        raise CommandError(str(exc) if not exc.strerror else f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")) from None
+        raise CommandError(
+            str(exc) if not exc.strerror else f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
+        ) from None
     return service
 
 

@@ -100,7 +100,9 @@ class FileBackend:
         # mmap offsets must be page aligned: map from the page holding the window's start.
         start = self._base - self._base % mmap.ALLOCATIONGRANULARITY
         try:
-            self._map = mmap.mmap(self.fd, self._base + self._size - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start)
+            self._map = mmap.mmap(
+                self.fd, self._base + self._size - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start
+            )
         except (OSError, ValueError, OverflowError):
             return  # not mappable (some character devices, huge windows on 32-bit): use pread
         self.read_view = memoryview(self._map)[self._base - start : self._base - start + self._size]

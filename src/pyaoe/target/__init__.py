@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from pyaoe.target.backend import Backend
 from pyaoe.target.engine import TargetEngine
-from pyaoe.target.export import DEFAULT_BUFCNT, FIRMWARE_VERSION, Export, ExportConfig, ExportCounters, ExportState
+from pyaoe.target.export import (
+    DEFAULT_BUFCNT,
+    FIRMWARE_VERSION,
+    Export,
+    ExportConfig,
+    ExportCounters,
+    ExportState,
+)
 
 __all__ = [
     "Backend",

@@ -14,12 +14,12 @@ from pyaoe.protocol import (
     AOE_HLEN,
     AOE_VERSION,
     ATA_HLEN,
-    CONFIG_HLEN,
-    MASK_HLEN,
-    RESERVE_HLEN,
     BROADCAST_MAC,
     BROADCAST_SHELF,
     BROADCAST_SLOT,
+    CONFIG_HLEN,
+    MASK_HLEN,
+    RESERVE_HLEN,
     AoeError,
     AtaArg,
     AtaCommand,
@@ -240,7 +240,7 @@ class TargetEngine:
 
 
 #: Where each known command's fixed argument ends.
-_FIXED_LENGTH = {
+_FIXED_LENGTH: dict[int, int] = {
     Command.ATA: ATA_HLEN,
     Command.QUERY_CONFIG: CONFIG_HLEN,
     Command.MAC_MASK_LIST: MASK_HLEN,
@@ -248,7 +248,7 @@ _FIXED_LENGTH = {
 }
 #: The bytes of each fixed argument that count what follows it (config string length, mask
 #: directive count, reserve MAC count).
-_COUNT_FIELDS = {
+_COUNT_FIELDS: dict[int, tuple[int, ...]] = {
     Command.QUERY_CONFIG: (CONFIG_HLEN - 2, CONFIG_HLEN - 1),
     Command.MAC_MASK_LIST: (MASK_HLEN - 1,),
     Command.RESERVE_RELEASE: (RESERVE_HLEN - 1,),

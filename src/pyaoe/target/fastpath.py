@@ -92,7 +92,7 @@ class FastPath:
             lba &= LBA28_MAX
         if lba + count > export.sectors:
             return NOT_HANDLED
-        length = count * SECTOR_SIZE
+        length: int = count * SECTOR_SIZE
         offset = lba * SECTOR_SIZE
         backend = export.backend
         counters = export.counters
