@@ -26,12 +26,15 @@ from pyaoe.protocol import (
     AtaErrorBit,
     AtaFlag,
     AtaStatus,
+    Header,
+    decode_frame,
     is_ata_failure,
     parse_identify,
 )
 from pyaoe.storage.file import FileBackend
 from pyaoe.storage.memory import MemoryBackend
-from pyaoe.target import ExportState
+from pyaoe.target import ExportState, TargetEngine
+from pyaoe.target.fastpath import NOT_HANDLED, FastPath
 
 from .frames import HOST_A, ata, ata_reply, make_engine, make_export, one_reply, pattern
 
@@ -391,8 +394,9 @@ io_ops = st.tuples(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(io_ops, min_size=1, max_size=30), direct=st.booleans())
-def test_io_never_touches_bytes_outside_the_window(tmp_path_factory, ops, direct):
+@given(ops=st.lists(io_ops, min_size=1, max_size=30), direct=st.booleans(), fast=st.booleans())
+def test_io_never_touches_bytes_outside_the_window(tmp_path_factory, ops, direct, fast):
+    """Through the engine alone, or as the service does it: the fast path first, then the engine."""
     path = tmp_path_factory.mktemp("window") / "disk.img"
     original = _window_file(path)
     backend = FileBackend(str(path), offset=WINDOW_OFFSET, length=WINDOW_LENGTH, direct=direct)
@@ -408,7 +412,7 @@ def test_io_never_touches_bytes_outside_the_window(tmp_path_factory, ops, direct
                 lba &= LBA28_MAX
             data = pattern(count, seed) if writing else b""
             frame = ata(command, lba, count, data, aflags=int(AtaFlag.WRITE) if writing else 0, registers=lba)
-            _h, arg = ata_reply(engine, frame)
+            _h, arg = ata_reply(engine, frame) if not fast else _served(engine, frame)
             in_range = lba + count <= WINDOW_LENGTH
             if in_range:
                 assert arg.cmd_status == DRDY
@@ -428,6 +432,18 @@ def test_io_never_touches_bytes_outside_the_window(tmp_path_factory, ops, direct
     assert now[: window.start] == original[: window.start]
     assert now[window.stop :] == original[window.stop :]
     assert now[window] == model
+
+
+def _served(engine: TargetEngine, frame: bytes) -> tuple[Header, AtaArg]:
+    """Answer as pyaoe.service.target does: in place when the fast path takes it, else the engine."""
+    buf = bytearray(9000 + 64)
+    buf[: len(frame)] = frame
+    n = FastPath(engine).answer_in_place(memoryview(buf), len(frame))
+    if n == NOT_HANDLED:
+        return ata_reply(engine, frame)
+    reply = decode_frame(bytes(buf[:n]))
+    assert isinstance(reply.arg, AtaArg)
+    return reply.header, reply.arg
 
 
 def test_the_window_maps_lba_0_to_the_offset(tmp_path):
