@@ -20,13 +20,29 @@ from pathlib import Path
 from pyaoe.lab.initramfs import GuestImage, build_guest_image, copy_image, cpio_archive
 from pyaoe.lab.netns import Lab, Link
 
-__all__ = ["GuestResult", "GuestImage", "boot_guest", "build_guest_image", "guest_script", "qemu_argv"]
+__all__ = [
+    "GuestImage",
+    "GuestResult",
+    "MissingMark",
+    "boot_guest",
+    "build_guest_image",
+    "default_cache_dir",
+    "guest_script",
+    "parse_marks",
+    "qemu_argv",
+]
 
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
+# Seconds between the guest watchdog's power-off and QEMU's kill: boot time, and a margin for load.
+GUEST_GRACE = 20.0
 _MARK = re.compile(r"@@pyaoe (\S+)(?: (.*?))?\r?$")
 _DMESG = re.compile(r"@@pyaoe-dmesg-begin\r?\n(.*?)@@pyaoe-dmesg-end", re.S)
+
+
+class MissingMark(LookupError):
+    """The guest did not report a mark a caller asked for; the message carries the console tail."""
 
 
 def guest_script(name: str) -> str:
@@ -59,12 +75,17 @@ class GuestResult:
         try:
             return self.marks[name]
         except KeyError:
-            raise KeyError(f"guest reported no {name!r}\n{self.describe()}") from None
+            raise MissingMark(f"guest reported no {name!r}\n{self.describe()}") from None
 
     def describe(self, lines: int = 60) -> str:
         """A summary for assertion messages: status, marks and the end of the console."""
         tail = "\n".join(self.console.splitlines()[-lines:])
-        state = "timed out" if self.timed_out else f"exit status {self.exit_status}"
+        if self.timed_out:
+            state = "killed: no power-off"
+        elif "timeout" in self.marks:
+            state = f"watchdog fired after {self.marks['timeout']}s: the script was stuck"
+        else:
+            state = f"exit status {self.exit_status}"
         return f"guest {state} after {self.elapsed:.1f}s; marks {self.marks}\n--- console tail ---\n{tail}"
 
 
@@ -88,7 +109,7 @@ def qemu_argv(
     kernel_args: Sequence[str] = (),
 ) -> list[str]:
     """The QEMU command line: TCG (KVM hangs here), serial console on stdout, an e1000 NIC on ``tap``."""
-    append = ["console=ttyS0", "loglevel=1", "panic=-1", f"pyaoe.mtu={mtu}", *kernel_args]
+    append = ["console=ttyS0", "loglevel=1", "panic=-1", "edd=off", f"pyaoe.mtu={mtu}", *kernel_args]
     return [
         QEMU, "-accel", "tcg", "-cpu", "max", "-m", str(memory_mb),
         "-nographic", "-no-reboot", "-vga", "none",
@@ -113,7 +134,9 @@ def boot_guest(
     """Boot ``image`` with its NIC on ``tap`` and run ``script`` as /guest/run.sh; wait for power-off.
 
     ``env`` becomes exported shell variables of the script, ``files`` extra files in the guest
-    (paths relative to /). QEMU runs in the tap's network namespace; it is killed on timeout.
+    (paths relative to /). QEMU runs in the tap's network namespace. A guest watchdog reports and
+    powers off GUEST_GRACE seconds before ``timeout``, so stuck I/O still yields the kernel log;
+    QEMU itself is killed at ``timeout``.
     """
     guest_files = {"guest/run.sh": script.encode()}
     lines = [f"export {k}={shlex.quote(str(v))}\n" for k, v in (env or {}).items()]
@@ -122,7 +145,9 @@ def boot_guest(
         guest_files[path.lstrip("/")] = data
     with tempfile.TemporaryDirectory(prefix="pyaoe-qemu-") as tmp:
         initrd = copy_image(image, cpio_archive(guest_files), Path(tmp) / "initrd.img")
-        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, kernel_args=kernel_args)
+        guest_timeout = max(5, int(timeout - GUEST_GRACE))
+        args = (f"pyaoe.timeout={guest_timeout}", *kernel_args)
+        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, kernel_args=args)
         console_path = Path(tmp) / "console.txt"
         start = time.monotonic()
         timed_out = False

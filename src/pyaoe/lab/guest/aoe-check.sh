@@ -2,18 +2,30 @@
 # Environment: AOE_SHELF AOE_SLOT; AOE_MODE rw (default: raw write/read-back, mkfs, mount, fsck,
 # remount and verify) or ro (export made with -r: read, mount -o ro, a refused write);
 # AOE_PAYLOAD expected payload bytes (optional); AOE_RAW_MIB where raw data goes (56);
-# AOE_FS_MIB file system size (48); AOE_ARGS extra aoe module parameters; AOE_UP_SECS (30).
-# Needs lib.sh (mark, must, uptime_cs). Results are "@@pyaoe NAME VALUE" lines.
+# AOE_FS_MIB file system size (48); AOE_ARGS extra aoe module parameters; AOE_UP_SECS (30);
+# AOE_STEP_SECS, the longest any I/O step may take (30).
+# Needs lib.sh (mark, must, must_within, uptime_cs). Results are "@@pyaoe NAME VALUE" lines.
 
 dev="e$AOE_SHELF.$AOE_SLOT"
 node="/dev/etherd/$dev"
 sys="/sys/block/etherd!$dev"
 raw_mib=${AOE_RAW_MIB:-56}
 fs_mib=${AOE_FS_MIB:-48}
+step=${AOE_STEP_SECS:-30}
 
 sha() { sha256sum | cut -d' ' -f1; }
-# Read the raw MiB through O_DIRECT so the answer comes from the target, not the page cache.
-raw_sha() { dd if="$node" bs=1M skip="$raw_mib" count=1 iflag=direct 2>/dev/null | sha; }
+# sha_within CMD: the sha256 of what shell command CMD writes, or "failed-STATUS" (124: stuck).
+# The output goes through a file: a stuck reader holding a $(...) pipe would block the script.
+sha_within() {
+    rm -f /tmp/sha.out
+    if run_within "$step" sh -c "$1 | sha256sum >/tmp/sha.out" >/dev/null; then
+        cut -d' ' -f1 </tmp/sha.out
+    else
+        echo "failed-$?"
+    fi
+}
+# The raw MiB, read through O_DIRECT so the answer comes from the target, not the page cache.
+raw_sha() { sha_within "dd if=$node bs=1M skip=$raw_mib count=1 iflag=direct 2>/dev/null"; }
 
 # shellcheck disable=SC2086
 must insmod insmod /lib/modules/aoe.ko aoe_iflist=eth0 $AOE_ARGS
@@ -45,41 +57,41 @@ if [ "${AOE_MODE:-rw}" = rw ]; then
     must raw-make dd if=/dev/urandom of=/tmp/raw bs=64k count=16
     want=$(sha </tmp/raw)
     mark raw-sha256 "$want"
-    must raw-write dd if=/tmp/raw of="$node" bs=1M seek="$raw_mib" count=1 conv=notrunc,fsync
+    must_within "$step" raw-write dd if=/tmp/raw of="$node" bs=1M seek="$raw_mib" count=1 conv=notrunc,fsync
     got=$(raw_sha)
     mark raw-readback-sha256 "$got"
     must raw-compare [ "$got" = "$want" ]
 
-    must mkfs /usr/sbin/mke2fs -q -F -t ext4 -E nodiscard "$node" "${fs_mib}M"
-    must mount mount -t ext4 "$node" /mnt
-    must write-data dd if=/dev/urandom of=/mnt/data.bin bs=64k count=32
+    must_within "$step" mkfs /usr/sbin/mke2fs -q -F -t ext4 -E nodiscard "$node" "${fs_mib}M"
+    must_within "$step" mount mount -t ext4 "$node" /mnt
+    must_within "$step" write-data dd if=/dev/urandom of=/mnt/data.bin bs=64k count=32
     echo "hello from the aoe guest" >/mnt/hello.txt
     mkdir /mnt/many
     for i in $(seq 1 40); do
         echo "small file $i" >"/mnt/many/f$i"
     done
     (cd /mnt && find . -type f | sort | xargs sha256sum) >/tmp/sums
-    mark file-data.bin "$(sha </mnt/data.bin)"
-    mark file-hello.txt "$(sha </mnt/hello.txt)"
+    mark file-data.bin "$(sha_within "cat /mnt/data.bin")"
+    mark file-hello.txt "$(sha_within "cat /mnt/hello.txt")"
     mark files "$(wc -l </tmp/sums)"
-    must umount umount /mnt
-    must fsck /usr/sbin/e2fsck -fn "$node"
+    must_within "$step" umount umount /mnt
+    must_within "$step" fsck /usr/sbin/e2fsck -fn "$node"
     mark fsck clean
     # Forget every cached block, so the remount reads what the target stored.
     echo 3 >/proc/sys/vm/drop_caches
-    must remount mount -t ext4 "$node" /mnt
-    must verify sh -c 'cd /mnt && sha256sum -c -s /tmp/sums'
+    must_within "$step" remount mount -t ext4 "$node" /mnt
+    must_within "$step" verify sh -c 'cd /mnt && sha256sum -c -s /tmp/sums'
     mark verified "$(wc -l </tmp/sums)"
-    must umount-again umount /mnt
+    must_within "$step" umount-again umount /mnt
 else
     mark raw-sha256 "$(raw_sha)"
-    must mount-ro mount -t ext4 -o ro "$node" /mnt
-    mark file-data.bin "$(sha </mnt/data.bin)"
-    mark file-hello.txt "$(sha </mnt/hello.txt)"
-    must umount umount /mnt
+    must_within "$step" mount-ro mount -t ext4 -o ro "$node" /mnt
+    mark file-data.bin "$(sha_within "cat /mnt/data.bin")"
+    mark file-hello.txt "$(sha_within "cat /mnt/hello.txt")"
+    must_within "$step" umount umount /mnt
     # busybox dd reports a refused write only with conv=fsync.
     t0=$(uptime_cs)
-    if dd if=/dev/zero of="$node" bs=4k count=1 seek=$((raw_mib * 256)) conv=notrunc,fsync; then
+    if run_within "$step" dd if=/dev/zero of="$node" bs=4k count=1 seek=$((raw_mib * 256)) conv=notrunc,fsync; then
         rc=0
     else
         rc=$?

@@ -39,3 +39,34 @@ must() {
         exit "$rc"
     fi
 }
+
+# run_within SECS COMMAND...: run COMMAND, waiting at most SECS seconds: its exit status, or 124
+# if it is still running then. (I/O stuck in the kernel cannot be killed: it is left behind.)
+run_within() {
+    limit=$(($(uptime_cs) + $1 * 100))
+    shift
+    "$@" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$(uptime_cs)" -ge "$limit" ]; then
+            echo "still running after its deadline: $*" >&2
+            return 124
+        fi
+        usleep 50000
+    done
+    wait "$pid"
+}
+
+# must_within SECS NAME COMMAND...: like must, but a command still running after SECS fails too.
+must_within() {
+    secs=$1
+    name=$2
+    shift 2
+    if run_within "$secs" "$@"; then
+        return 0
+    else
+        rc=$?
+        mark failed "$name" "$rc"
+        exit "$rc"
+    fi
+}
