@@ -46,6 +46,7 @@ SIGALRM_DEATH = -signal.SIGALRM
 #: Long enough (>= 28 bytes) for Debian vblade's config replies to reach 60 bytes.
 LONG_CONFIG = "a config string of at least 28 bytes"
 MIB = 1 << 20
+BROADCAST = b"\xff" * 6
 
 
 @dataclass
@@ -498,3 +499,36 @@ def test_a_read_only_export_refuses_writes_on_the_wire(san, disk):
         reply = exchange(sock, mac, 9, 3, write)
         assert (reply.arg.cmd_status, reply.arg.err_feature) == (0x41, 0x04)  # type: ignore[union-attr]
     assert disk.read_bytes() == bytes(MIB)
+
+
+def test_an_mtu_change_is_seen_by_the_next_config_query_even_a_short_one(disk):
+    """The Linux initiator's config query is 32 bytes and veth does not pad it: it must still
+    make the target re-read its MTU (vblade recomputes the sector count on every query)."""
+    with Lab() as lab:
+        initiator, target_ns = lab.netns("aoein"), lab.netns("aoetg")
+        here, there = lab.veth(initiator, target_ns, mtu=1500)
+        network = San(lab, here, there)
+        with network.target("7", "1", there.ifname, str(disk)) as target:
+            sock = target.listener.sock  # type: ignore[union-attr]
+            mac = decode_frame(target.announcements[0]).header.src
+            assert exchange(sock, mac, 7, 1, ConfigArg()).arg.sector_count == 2  # type: ignore[union-attr]
+            here.set_mtu(9000)
+            there.set_mtu(9000)
+            tag = 0x0000_4242  # the kernel's tags keep bit 31 clear
+            query = Header(
+                dst=BROADCAST, src=sock.mac, shelf=0xFFFF, slot=0xFF, command=Command.QUERY_CONFIG, tag=tag
+            )
+            short = encode_frame(Frame(query, ConfigArg()))[:32]
+            sock.send(short)
+            reply = target.listener.wait_for(lambda f: f[14] & 0x08 and f[20:24] == tag.to_bytes(4, "big"))  # type: ignore[union-attr]
+            assert decode_frame(reply).arg.sector_count == 17  # type: ignore[union-attr]
+            data = bytes(17 * SECTOR_SIZE)
+            write = exchange(
+                sock, mac, 7, 1, AtaArg(aflags=0x41, sector_count=17, cmd_status=0x34, lba=0, data=data)
+            )
+            assert write.arg.cmd_status == AtaStatus.DRDY  # type: ignore[union-attr]
+            # A full jumbo read is built in the receive buffer: it used to outgrow it and end the target.
+            read = exchange(sock, mac, 7, 1, AtaArg(aflags=0x40, sector_count=17, cmd_status=0x24, lba=0))
+            assert read.arg.cmd_status == AtaStatus.DRDY  # type: ignore[union-attr]
+            assert len(read.arg.data) == 17 * SECTOR_SIZE  # type: ignore[union-attr]
+            assert target.alive()

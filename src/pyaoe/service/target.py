@@ -19,7 +19,7 @@ from types import FrameType
 from pyaoe.net.bpf import target_filter
 from pyaoe.net.mmsg import MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
-from pyaoe.protocol import AOE_HLEN, ETH_ZLEN, Command
+from pyaoe.protocol import AOE_HLEN, Command
 from pyaoe.target import Export, TargetEngine
 from pyaoe.target.fastpath import NOT_HANDLED, FastPath
 
@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 #: Byte 19 of a frame holds the AoE command.
 _COMMAND_OFFSET = AOE_HLEN - 5
-_RECV_BUFFER = 1 << 16
+#: Room for the largest frame any MTU allows (65535 + the Ethernet header): the MTU may grow
+#: while we run, and the fast path builds replies of up to the current MTU in these buffers.
+_RECV_BUFFER = 1 << 17
 #: Longest a blocked receive lasts (seconds). A signal (SIGTERM) that lands just before the
 #: receive starts is handled only when it returns; without a timeout it could wait forever.
 _WAKE_INTERVAL = 0.25
@@ -107,8 +109,9 @@ class TargetService:
             self._serve_many()
 
     def _handle(self, port: _Port, view: memoryview, n: int) -> None:
-        if n >= ETH_ZLEN and view[_COMMAND_OFFSET] == Command.QUERY_CONFIG:
-            # The sector count is recomputed from the MTU on every query, as vblade does.
+        if n > _COMMAND_OFFSET and view[_COMMAND_OFFSET] == Command.QUERY_CONFIG:
+            # The sector count is recomputed from the MTU on every query, as vblade does; the
+            # Linux initiator's queries are 32 bytes, unpadded on veth and tap.
             port.engine.mtu = port.sock.refresh_mtu()
         for reply in port.engine.handle_frame(view[:n], time.monotonic()):
             try:
@@ -131,7 +134,7 @@ class TargetService:
 
     def _serve_batched(self, port: _Port) -> None:
         """recvmmsg a batch, answer READ/WRITE in place, sendmmsg the replies: the fast path."""
-        batch = MmsgBatch(port.sock.fileno(), self.batch_size, port.sock.mtu + 64)
+        batch = MmsgBatch(port.sock.fileno(), self.batch_size, _RECV_BUFFER)
         fast = FastPath(port.engine).answer_in_place
         buffers = batch.buffers
         while not self._stopping:
@@ -150,7 +153,11 @@ class TargetService:
                 else:
                     self._handle(port, buf, length)
             if replies:
-                batch.send(replies)
+                try:
+                    batch.send(replies)
+                except OSError as exc:
+                    # As in _handle: lost replies (EMSGSIZE after the MTU shrank), not a crash.
+                    log.warning("%s: %d replies not sent: %s", port.sock.ifname, len(replies), exc)
 
     def _serve_many(self) -> None:
         buf = bytearray(_RECV_BUFFER)
