@@ -532,3 +532,25 @@ def test_an_mtu_change_is_seen_by_the_next_config_query_even_a_short_one(disk):
             assert read.arg.cmd_status == AtaStatus.DRDY  # type: ignore[union-attr]
             assert len(read.arg.data) == 17 * SECTOR_SIZE  # type: ignore[union-attr]
             assert target.alive()
+
+
+def test_pyaoe_target_serves_one_export_on_two_interfaces(disk):
+    with Lab() as lab:
+        initiator, target_ns = lab.netns("aoein"), lab.netns("aoetg")
+        here_a, there_a = lab.veth(initiator, target_ns)
+        here_b, there_b = lab.veth(initiator, target_ns, mtu=9000)
+        other_side = Listener(here_b)
+        try:
+            netifs = f"{there_a.ifname},{there_b.ifname}"
+            with start_target(
+                lab, there_a, ["10", "1", netifs, str(disk)], listen=here_a, command=PYAOE_TARGET
+            ):
+                other_side.wait_for(lambda f: is_announcement(f, 10, 1))
+                for here, sectors in ((here_a, 2), (here_b, 17)):
+                    result = lab.run(
+                        initiator, [AOEPING, "-v", "-s", "5", "10", "1", here.ifname], timeout=30
+                    )
+                    assert result.returncode == 0, result
+                    assert hex_after(result.stdout, "config query response:")[28] == sectors
+        finally:
+            other_side.close()
