@@ -38,6 +38,7 @@ QEMU = "qemu-system-x86_64"
 # Seconds between the guest watchdog's power-off and QEMU's kill: boot time, and a margin for load.
 GUEST_GRACE = 20.0
 _MARK = re.compile(r"@@pyaoe (\S+)(?: (.*?))?\r?$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DMESG = re.compile(r"@@pyaoe-dmesg-begin\r?\n(.*?)@@pyaoe-dmesg-end", re.S)
 
 
@@ -57,8 +58,9 @@ class GuestResult:
     console: str = field(repr=False)
     marks: dict[str, str] = field(default_factory=dict)
     exit_status: int | None = None  # the guest script's; None if the guest never reported one
-    timed_out: bool = False
+    timed_out: bool = False  # QEMU was killed: the guest did not even power off
     elapsed: float = 0.0
+    qemu_returncode: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,7 +88,10 @@ class GuestResult:
             state = f"watchdog fired after {self.marks['timeout']}s: the script was stuck"
         else:
             state = f"exit status {self.exit_status}"
-        return f"guest {state} after {self.elapsed:.1f}s; marks {self.marks}\n--- console tail ---\n{tail}"
+        return (
+            f"guest {state} after {self.elapsed:.1f}s (QEMU exit {self.qemu_returncode}); "
+            f"marks {self.marks}\n--- console tail ---\n{tail}"
+        )
 
 
 def parse_marks(console: str) -> dict[str, str]:
@@ -129,15 +134,19 @@ def boot_guest(
     files: Mapping[str, bytes] | None = None,
     mtu: int = 1500,
     timeout: float = 120.0,
+    mac: str = "52:54:00:a0:e0:01",
     kernel_args: Sequence[str] = (),
 ) -> GuestResult:
     """Boot ``image`` with its NIC on ``tap`` and run ``script`` as /guest/run.sh; wait for power-off.
 
     ``env`` becomes exported shell variables of the script, ``files`` extra files in the guest
-    (paths relative to /). QEMU runs in the tap's network namespace. A guest watchdog reports and
-    powers off GUEST_GRACE seconds before ``timeout``, so stuck I/O still yields the kernel log;
-    QEMU itself is killed at ``timeout``.
+    (paths relative to /), ``mac`` the guest NIC's address. QEMU runs in the tap's namespace.
+    A guest watchdog reports and powers off GUEST_GRACE seconds before ``timeout``, so stuck
+    I/O still yields the kernel log; QEMU itself is killed at ``timeout``.
     """
+    bad = [k for k in (env or {}) if not _ENV_NAME.match(k)]
+    if bad:
+        raise ValueError(f"not shell variable names: {bad}")
     guest_files = {"guest/run.sh": script.encode()}
     lines = [f"export {k}={shlex.quote(str(v))}\n" for k, v in (env or {}).items()]
     guest_files["guest/env"] = "".join(lines).encode()
@@ -147,7 +156,7 @@ def boot_guest(
         initrd = copy_image(image, cpio_archive(guest_files), Path(tmp) / "initrd.img")
         guest_timeout = max(5, int(timeout - GUEST_GRACE))
         args = (f"pyaoe.timeout={guest_timeout}", *kernel_args)
-        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, kernel_args=args)
+        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, mac=mac, kernel_args=args)
         console_path = Path(tmp) / "console.txt"
         start = time.monotonic()
         timed_out = False
@@ -174,6 +183,7 @@ def boot_guest(
         exit_status=int(status) if status and status.lstrip("-").isdigit() else None,
         timed_out=timed_out,
         elapsed=elapsed,
+        qemu_returncode=proc.returncode,
     )
     log.info("guest finished in %.1fs with status %s", elapsed, result.exit_status)
     return result
