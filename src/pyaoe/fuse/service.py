@@ -1,0 +1,90 @@
+"""pyaoe.fuse.service: what the file system needs of the initiator service (the contract of
+pyaoe.service.initiator, as a Protocol), and the bridge from its futures into trio.
+
+The service's control calls block until its I/O thread has done them, so they run in trio's
+worker threads; its requests are concurrent.futures completed on the I/O thread, woken into
+trio with the run's token (run_sync_soon), never by blocking the trio thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
+
+import trio
+
+from pyaoe.initiator import DeviceInfo, InitiatorConfig, InitiatorEvent
+
+__all__ = ["InitiatorLike", "FutureWaiter", "Stopped"]
+
+T = TypeVar("T")
+
+
+class InitiatorLike(Protocol):
+    """The part of pyaoe.service.initiator.InitiatorService the file system calls."""
+
+    @property
+    def config(self) -> InitiatorConfig: ...
+    @property
+    def iflist(self) -> tuple[str, ...]: ...
+    def read(self, name: str, offset: int, length: int) -> Future[bytes]: ...
+    def write(self, name: str, offset: int, data: bytes) -> Future[None]: ...
+    def flush_cache(self, name: str) -> Future[None]: ...
+    def discover(self) -> None: ...
+    def revalidate(self, name: str) -> None: ...
+    def flush_devices(self, what: str = "") -> list[str]: ...
+    def set_iflist(self, iflist: str | Iterable[str]) -> None: ...
+    def open_device(self, name: str) -> None: ...
+    def close_device(self, name: str) -> None: ...
+    def devices(self) -> list[DeviceInfo]: ...
+    def device_info(self, name: str) -> DeviceInfo: ...
+    def add_listener(self, callback: Callable[[InitiatorEvent], None]) -> None: ...
+
+
+class Stopped(Exception):
+    """The file system is shutting down: a request still waiting is given up."""
+
+
+class FutureWaiter:
+    """Awaits concurrent futures from trio, and lets every waiter go at shutdown."""
+
+    def __init__(self) -> None:
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._waiting: set[trio.Event] = set()
+        self.stopping = False
+
+    def attach(self) -> None:
+        """Remember the running trio's token (call from inside trio)."""
+        self._token = trio.lowlevel.current_trio_token()
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the trio thread, from any thread; dropped after trio ended."""
+        token = self._token
+        if token is None:
+            return
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(fn, *args)
+
+    async def wait(self, future: Future[T]) -> T:
+        """The future's result (or its exception); Stopped if shutdown comes first."""
+        if not future.done():
+            if self.stopping:
+                raise Stopped()
+            done = trio.Event()
+            self._waiting.add(done)
+            future.add_done_callback(lambda _f: self.call_soon(done.set))
+            try:
+                await done.wait()
+            finally:
+                self._waiting.discard(done)
+            if not future.done():
+                raise Stopped()
+        return future.result()
+
+    def stop(self) -> None:
+        """Release every waiter (they raise Stopped)."""
+        self.stopping = True
+        for event in list(self._waiting):
+            event.set()
