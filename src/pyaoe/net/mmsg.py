@@ -63,6 +63,12 @@ class MmsgBatch:
         self._send_msgs_address = ctypes.addressof(self._send_msgs)
         self._recv_view = memoryview(self._recv_msgs).cast("B")
         self._send_iov_view = memoryview(self._send_iov).cast("B")
+        # Strided views of the msg_len fields and of the send iov_len fields: read and written
+        # per frame without a Struct call.
+        self._recv_lengths = self._recv_view.cast("I")[_MSG_LEN_OFFSET // 4 :: _MMSGHDR.size // 4]
+        self._send_lengths = self._send_iov_view.cast("Q")[1 :: _IOVEC.size // 8]
+        #: The send iovecs point at buffers 0, 1, 2... in order (send_first relies on it).
+        self._sequential = False
 
     def recv(self, flags: int = MSG_WAITFORONE) -> int:
         """Receive up to ``count`` frames into the buffers; returns how many (blocks for the first
@@ -82,18 +88,34 @@ class MmsgBatch:
         return int(_MSG_LEN.unpack_from(self._recv_view, index * _MMSGHDR.size + _MSG_LEN_OFFSET)[0])
 
     def lengths(self, n: int) -> list[int]:
-        view = self._recv_view
-        step = _MMSGHDR.size
-        return [_MSG_LEN.unpack_from(view, i * step + _MSG_LEN_OFFSET)[0] for i in range(n)]
+        """The lengths of the first ``n`` frames received by the last recv()."""
+        lengths: list[int] = self._recv_lengths[:n].tolist()
+        return lengths
 
     def send(self, frames: Sequence[tuple[int, int]]) -> int:
         """Send buffers by (index, length) in one call (retrying the rest of a partial send);
         returns how many were sent."""
         view = self._send_iov_view
         addresses = self._addresses
+        self._sequential = False
         for j, (index, length) in enumerate(frames):
             _IOVEC.pack_into(view, j * _IOVEC.size, addresses[index], length)
-        total = len(frames)
+        return self._send_all(len(frames))
+
+    def send_first(self, lengths: Sequence[int]) -> int:
+        """Send buffers 0, 1, 2... with these lengths in one call (the caller filled them in
+        that order); returns how many were sent. Cheaper than send(): only lengths are written."""
+        if not self._sequential:
+            view = self._send_iov_view
+            for i, address in enumerate(self._addresses):
+                _IOVEC.pack_into(view, i * _IOVEC.size, address, 0)
+            self._sequential = True
+        send_lengths = self._send_lengths
+        for j, length in enumerate(lengths):
+            send_lengths[j] = length
+        return self._send_all(len(lengths))
+
+    def _send_all(self, total: int) -> int:
         sent = 0
         while sent < total:
             n = _sendmmsg(self.fd, self._send_msgs_address + sent * _MMSGHDR.size, total - sent, 0)
