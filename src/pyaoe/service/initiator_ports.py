@@ -1,0 +1,220 @@
+"""pyaoe.service.initiator_ports: the initiator's packet sockets, one port per allowed interface.
+
+Batch receive into reused buffers (recvmmsg), batch send (sendmmsg), the interface scan that
+decides which ports exist, and a netlink watch that says when to scan again.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pyaoe.net.bpf import initiator_filter
+from pyaoe.net.interfaces import NoSuchInterfaceError, aoe_interfaces
+from pyaoe.net.mmsg import MSG_DONTWAIT, MmsgBatch
+from pyaoe.net.packet_socket import PacketSocket
+
+__all__ = ["InterfaceFacts", "Port", "LinkWatch", "scan_interfaces", "open_port", "BATCH", "SOCKET_BUFFER"]
+
+log = logging.getLogger(__name__)
+
+#: Frames per recvmmsg/sendmmsg call.
+BATCH = 64
+#: Socket buffers (bytes): room for several windows of jumbo frames, so that a burst of
+#: answers is not dropped while the loop is busy elsewhere.
+SOCKET_BUFFER = 8 << 20
+#: Room beyond the MTU in a receive buffer: the Ethernet header, a VLAN tag, slack.
+_HEADROOM = 64
+#: Errors on a send that lose the frame but leave the port usable (the engine resends).
+_TRANSIENT = {errno.ENOBUFS, errno.EAGAIN, errno.EMSGSIZE, errno.EINTR}
+# <linux/rtnetlink.h>
+_RTMGRP_LINK = 1
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceFacts:
+    """What a scan learns of one usable interface."""
+
+    name: str
+    index: int
+    mac: bytes
+    mtu: int
+
+
+def scan_interfaces(iflist: Iterable[str]) -> dict[str, InterfaceFacts]:
+    """The interfaces AoE may use now: up, Ethernet, not loopback, in ``iflist`` (empty: all).
+
+    Asked in the calling thread's network namespace.
+    """
+    names = list(iflist)
+    return {
+        info.name: InterfaceFacts(info.name, info.index, info.mac, info.mtu)
+        for info in aoe_interfaces(names or None)
+        if len(info.mac) == 6
+    }
+
+
+class Port:
+    """A packet socket on one interface with its batch buffers.
+
+    ``receive`` drains what is queued (one recvmmsg per BATCH frames) and hands each frame to a
+    callback as a memoryview of a reused buffer, valid only during the call.
+    """
+
+    __slots__ = (
+        "_send",
+        "_send_batch",
+        "batch",
+        "buffers",
+        "facts",
+        "fd",
+        "ifname",
+        "lengths",
+        "recv",
+        "sock",
+    )
+
+    def __init__(
+        self, facts: InterfaceFacts, *, batch: int = BATCH, buffer_bytes: int = SOCKET_BUFFER
+    ) -> None:
+        self.facts = facts
+        self.ifname = facts.name
+        self.sock = PacketSocket(
+            facts.name, bpf_program=initiator_filter(facts.mac), rcvbuf=buffer_bytes, sndbuf=buffer_bytes
+        )
+        try:
+            self.sock.setblocking(False)
+            self.fd = self.sock.fileno()
+            size = max(facts.mtu, 1500) + _HEADROOM
+            self.batch = MmsgBatch(self.fd, batch, size)
+            self._send_batch = MmsgBatch(self.fd, batch, size)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.buffers = self.batch.buffers
+        self.lengths = self.batch.lengths
+        self.recv = self.batch.recv
+        self._send = self.sock.send
+
+    def receive(self, handle: Callable[[memoryview, str, float], None], now: float) -> int:
+        """Give every queued frame to ``handle(frame, ifname, now)``; returns how many there were."""
+        total = 0
+        buffers = self.buffers
+        ifname = self.ifname
+        recv = self.recv
+        lengths = self.lengths
+        while True:
+            try:
+                n = recv(MSG_DONTWAIT)
+            except BlockingIOError:
+                return total
+            if not n:
+                return total
+            for i, length in enumerate(lengths(n)):
+                handle(buffers[i][:length], ifname, now)
+            total += n
+            if n < BATCH:
+                return total
+
+    def send(self, frames: list[bytes]) -> int:
+        """Send frames in order; returns how many were lost (full queue, interface gone).
+
+        One frame goes out with send(); more are copied into the batch buffers for sendmmsg.
+        """
+        if len(frames) == 1:
+            try:
+                self._send(frames[0])
+            except OSError as exc:
+                return self._lost(exc, 1)
+            return 0
+        lost = 0
+        batch = self._send_batch
+        buffers = batch.buffers
+        size = batch.size
+        count = batch.count
+        for start in range(0, len(frames), count):
+            lengths: list[int] = []
+            for frame in frames[start : start + count]:
+                n = len(frame)
+                if n > size:  # larger than the MTU allows: the kernel would refuse it too
+                    lost += 1
+                    continue
+                buffers[len(lengths)][:n] = frame
+                lengths.append(n)
+            try:
+                lost += len(lengths) - batch.send_first(lengths)
+            except OSError as exc:
+                lost += self._lost(exc, len(lengths))
+        return lost
+
+    def holds(self, mtu: int) -> bool:
+        """Whether the receive buffers take frames of this MTU."""
+        return mtu + _HEADROOM <= self.batch.size
+
+    def _lost(self, exc: OSError, count: int) -> int:
+        if exc.errno not in _TRANSIENT:
+            # ENETDOWN, ENXIO...: the interface went away or down; the scan will tell.
+            log.debug("%s: %d frame(s) not sent: %s", self.ifname, count, exc)
+        return count
+
+    def pending_error(self) -> int:
+        """Read (and clear) the socket's pending error, e.g. ENETDOWN after the link went down."""
+        return self.sock.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class LinkWatch:
+    """A netlink socket that becomes readable whenever a link appears, changes or goes away.
+
+    The caller drains it and scans the interfaces again; the messages themselves are not read.
+    """
+
+    def __init__(self) -> None:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        try:
+            sock.setblocking(False)
+            sock.bind((0, _RTMGRP_LINK))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self._buf = bytearray(1 << 16)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> bool:
+        """Read every queued message; True if there were any (or the queue overflowed)."""
+        seen = False
+        while True:
+            try:
+                n = self.sock.recv_into(self._buf)
+            except BlockingIOError:
+                return seen
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:  # messages were dropped: scan anyway
+                    seen = True
+                    continue
+                raise
+            if n == 0:
+                return seen
+            seen = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def open_port(facts: InterfaceFacts) -> Port | None:
+    """A port on ``facts.name``, or None (logged) when the interface vanished or refused us."""
+    try:
+        return Port(facts)
+    except NoSuchInterfaceError:
+        return None
+    except OSError as exc:
+        log.warning("%s: cannot open a packet socket: %s", facts.name, exc)
+        return None
