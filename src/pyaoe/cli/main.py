@@ -17,6 +17,12 @@ def _target(argv: Sequence[str]) -> int:
     return main_target(argv)
 
 
+def _initiator(argv: Sequence[str]) -> int:
+    from pyaoe.cli.initiator import main as initiator_main
+
+    return initiator_main(argv)
+
+
 def _bench(argv: Sequence[str]) -> int:
     from pyaoe.cli.bench import main as bench_main
 
@@ -25,6 +31,7 @@ def _bench(argv: Sequence[str]) -> int:
 
 _COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
+    "initiator": (_initiator, "the AoE initiator: devices and the driver's files in a FUSE tree (root)"),
     "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
 }
 
