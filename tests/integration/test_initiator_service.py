@@ -8,13 +8,17 @@ frames lost or duplicated by nftables rules inside the target namespaces.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -25,8 +29,8 @@ import pytest
 
 from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import DeviceDown, Diagnostic, DiagnosticKind, InitiatorConfig, InitiatorEvent
-from pyaoe.lab.netns import Lab, Link
-from pyaoe.service.initiator import InitiatorService
+from pyaoe.lab.netns import Lab, Link, in_netns
+from pyaoe.service.initiator import AsyncInitiator, InitiatorService
 from support.target import PYAOE_TARGET, RunningTarget, start_target
 
 pytestmark = pytest.mark.netns
@@ -303,3 +307,325 @@ def test_device_goes_down_after_deadsecs_and_comes_back(kind: str, tmp_path: Pat
                 assert service.read("e5.1", 0, len(model)).result(20) == model
             assert digest(path.read_bytes()) == digest(model)
             assert len(recorder.diagnostics(DiagnosticKind.DEVICE_UP)) == 2
+
+
+# -- failover ----------------------------------------------------------------------------------
+def copy_in_chunks(
+    service: InitiatorService,
+    name: str,
+    data: bytes,
+    chunk: int,
+    *,
+    inflight: int = 8,
+    midway: Callable[[], None] | None = None,
+) -> None:
+    """Write ``data`` at offset 0 in chunks, ``inflight`` at a time; call ``midway()`` once a
+    quarter of the chunks are done (with the rest still being written)."""
+    pending: deque[Future[None]] = deque()
+    done = 0
+    for offset in range(0, len(data), chunk):
+        pending.append(service.write(name, offset, data[offset : offset + chunk]))
+        while len(pending) >= inflight:
+            pending.popleft().result(timeout=60)
+            done += 1
+            if midway is not None and done == len(data) // chunk // 4:
+                midway()
+    for future in pending:
+        future.result(timeout=60)
+
+
+def test_copy_completes_through_the_other_target_when_one_dies(tmp_path: Path) -> None:
+    """One device (e7.0) served by two vblades with two MACs in two namespaces: kill one in the
+    middle of a copy and every write is still acknowledged, through the survivor."""
+    rng = random.Random("failover-mac")
+    with Lab() as lab:
+        first, second = make_side(lab), make_side(lab)
+        path = tmp_path / "shared.img"
+        make_disk(path, 48 * MiB, rng)
+        with ExitStack() as stack:
+            targets = [
+                stack.enter_context(serve(lab, side, "vblade", [(7, 0, path)], tmp_path))[0]
+                for side in (first, second)
+            ]
+            service, recorder = stack.enter_context(
+                initiator([first.here.ifname, second.here.ifname], deadsecs=10)
+            )
+            service.wait_for_device("e7.0", 20)
+            wait_until(lambda: len(service.device_info("e7.0").targets) == 2, 10, "both targets known")
+            data = rng.randbytes(32 * MiB)
+            copy_in_chunks(service, "e7.0", data, MiB, midway=lambda: targets[0].proc.kill())
+            assert not targets[0].alive()
+            assert service.read("e7.0", 0, len(data)).result(timeout=60) == data
+            assert path.read_bytes()[: len(data)] == data
+            info = service.device_info("e7.0")
+            assert info.state == "up"
+            assert all(t.writes > 0 for t in info.targets), info.targets
+            survivor = next(t for t in info.targets if t.mac == second.there.mac)
+            assert survivor.taint == 0
+            assert service.counters.retransmits > 0
+            assert recorder.diagnostics(DiagnosticKind.RETRANSMIT)
+
+
+def test_copy_completes_through_the_other_interface_when_one_goes_down(tmp_path: Path) -> None:
+    """One target reached through two local interfaces (a bridge on its side): frames use both,
+    and when one interface goes down mid-copy the copy finishes through the other."""
+    rng = random.Random("failover-if")
+    with Lab() as lab:
+        ns = lab.netns("aoebr")
+        bridge = lab.bridge(ns)
+        links = [lab.veth(None, ns) for _ in range(2)]
+        for _here, there in links:
+            lab.attach(there, bridge)
+        side = Side(ns, links[0][0], bridge)
+        path = tmp_path / "disk.img"
+        make_disk(path, 40 * MiB, rng)
+        with ExitStack() as stack:
+            stack.enter_context(serve(lab, side, "vblade", [(8, 1, path)], tmp_path))
+            names = [here.ifname for here, _there in links]
+            service, _recorder = stack.enter_context(initiator(names, deadsecs=10))
+            service.wait_for_device("e8.1", 20)
+            wait_until(
+                lambda: set(service.device_info("e8.1").netif.split(",")) == set(names),
+                10,
+                "both interfaces in use",
+            )
+            data = rng.randbytes(32 * MiB)
+            copy_in_chunks(service, "e8.1", data, MiB, midway=lambda: links[0][0].set_up(False))
+            assert service.read("e8.1", 0, len(data)).result(timeout=60) == data
+            assert path.read_bytes()[: len(data)] == data
+            info = service.device_info("e8.1")
+            assert (info.state, info.netif) == ("up", names[1])
+            assert names[0] not in service.interfaces
+
+
+# -- a lossy wire ------------------------------------------------------------------------------
+LOSSY_RULES = """
+table netdev pyaoe_lossy {{
+    chain requests {{
+        type filter hook ingress device "{ifname}" priority 0;
+        ether type 0x88a2 numgen random mod 100 < {drop} drop
+    }}
+    chain answers {{
+        type filter hook egress device "{ifname}" priority 0;
+        ether type 0x88a2 meta mark != 0x42 numgen random mod 100 < {dup} meta mark set 0x42 dup to "{ifname}"
+    }}
+}}
+"""
+
+
+def test_copy_over_a_wire_that_loses_and_duplicates_frames(tmp_path: Path) -> None:
+    """nftables in the target's namespace drops 5 % of the requests and duplicates 5 % of the
+    answers: a 256 MiB copy still lands intact, and the retransmits show in the err lines."""
+    rng = random.Random("lossy")
+    size = 256 * MiB
+    with Lab() as lab:
+        side = make_side(lab, mtu=9000)
+        rules = LOSSY_RULES.format(ifname=side.there.ifname, drop=5, dup=5)
+        nft = lab.run(side.ns, ["nft", "-f", "-"], input=rules)
+        assert nft.returncode == 0, nft.stderr
+        path = tmp_path / "disk.img"
+        path.write_bytes(bytes(size))
+        with ExitStack() as stack:
+            stack.enter_context(serve(lab, side, "pyaoe", [(9, 9, path)], tmp_path))
+            service, recorder = stack.enter_context(initiator([side.here.ifname], deadsecs=30))
+            service.wait_for_device("e9.9", 20)
+            data = b"".join(rng.randbytes(MiB) for _ in range(size // MiB))
+            started = time.monotonic()
+            copy_in_chunks(service, "e9.9", data, 4 * MiB)
+            elapsed = time.monotonic() - started
+            assert digest(path.read_bytes()) == digest(data)
+            assert service.read("e9.9", size - 5 * MiB - 3, 5 * MiB).result(60) == data[-5 * MiB - 3 : -3]
+            counters = service.counters
+            retransmits = recorder.diagnostics(DiagnosticKind.RETRANSMIT)
+            assert counters.retransmits > 0
+            assert len(retransmits) == counters.retransmits
+            assert "retransmit" in retransmits[0] and "e9.9" in retransmits[0]
+            # Duplicated answers arrive for frames already done: counted, never harmful.
+            assert counters.unexpected_responses > 0
+            assert elapsed < 120
+
+
+# -- interfaces --------------------------------------------------------------------------------
+def test_no_iflist_means_every_up_ethernet_interface_but_loopback(tmp_path: Path) -> None:
+    """Started inside a namespace with no iflist, the initiator uses the up veths there (not lo,
+    not a down one), finds devices behind each, and follows set_iflist."""
+    rng = random.Random("iflist")
+    with Lab() as lab:
+        home = lab.netns("aoeini")
+        sides = []
+        for _ in range(2):
+            ns = lab.netns("aoetg")
+            here, there = lab.veth(home, ns)
+            sides.append(Side(ns, here, there))
+        down, _ = lab.veth(home, None)
+        down.set_up(False)
+        paths = [tmp_path / f"disk{i}.img" for i in range(2)]
+        for path in paths:
+            make_disk(path, MiB, rng)
+        with ExitStack() as stack:
+            for i, side in enumerate(sides):
+                stack.enter_context(serve(lab, side, "vblade", [(3, i, paths[i])], tmp_path))
+            service = InitiatorService(InitiatorConfig(deadsecs=5))
+            with in_netns(home):
+                service.start()  # its sockets and its thread live in ``home``
+            stack.callback(service.stop)
+            names = {side.here.ifname for side in sides}
+            assert set(service.interfaces) == names
+            assert service.iflist == ()
+            assert {service.wait_for_device(f"e3.{i}", 20).netif for i in range(2)} == names
+            assert service.read("e3.1", 3, 10).result(10) == paths[1].read_bytes()[3:13]
+
+            only = sides[0].here.ifname
+            service.set_iflist(only)
+            iflist: tuple[str, ...] = service.iflist
+            assert (iflist, set(service.interfaces)) == ((only,), {only})
+            assert service.config.iflist == (only,)
+            assert service.device_info("e3.1").netif == "none"
+            with pytest.raises(OSError):
+                service.read("e3.1", 0, 512).result(15)
+            service.set_iflist([])
+            assert set(service.interfaces) == names
+            with pytest.raises(ValueError):
+                service.set_iflist(["x" * 15] * 100)
+
+
+def test_mtu_changes_follow_the_interface(tmp_path: Path) -> None:
+    """The payload follows the local MTU: 1024 bytes at 1500, 8704 once it is raised to 9000
+    (new buffers), 1024 again when lowered; I/O works at each step."""
+    rng = random.Random("mtu")
+    with Lab() as lab:
+        side = make_side(lab, mtu=9000)
+        side.here.set_mtu(1500)
+        path = tmp_path / "disk.img"
+        model = make_disk(path, 4 * MiB, rng)
+        with (
+            serve(lab, side, "vblade", [(4, 2, path)], tmp_path),
+            initiator([side.here.ifname]) as (
+                service,
+                _recorder,
+            ),
+        ):
+            assert service.wait_for_device("e4.2", 20).payload == 1024
+            for mtu, payload in ((9000, 8704), (1500, 1024), (9000, 8704)):
+                side.here.set_mtu(mtu)
+
+                def payload_is(expected: int = payload) -> bool:
+                    return service.device_info("e4.2").payload == expected
+
+                wait_until(payload_is, 10, f"payload {payload}")
+                assert service.interfaces[side.here.ifname][1] == mtu
+                data = rng.randbytes(MiB + 1)
+                model[100 : 100 + len(data)] = data
+                service.write("e4.2", 100, data).result(20)
+                assert service.read("e4.2", 0, len(model)).result(20) == model
+            assert service.counters.retransmits == 0
+
+
+# -- the API's edges ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_vblade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Side, Path]]:
+    """Debian's vblade serving e6.6 (8 MiB of random bytes) for the tests below."""
+    tmp = tmp_path_factory.mktemp("one")
+    path = tmp / "disk.img"
+    make_disk(path, 8 * MiB, random.Random("one"))
+    with Lab() as lab:
+        side = make_side(lab)
+        with serve(lab, side, "vblade", [(6, 6, path)], tmp):
+            yield lab, side, path
+
+
+def test_requests_fail_cleanly_on_misuse_and_on_stop(one_vblade: tuple[Lab, Side, Path]) -> None:
+    _lab, side, path = one_vblade
+    disk = path.read_bytes()
+    with initiator([side.here.ifname], deadsecs=3) as (service, _recorder):
+        info = service.wait_for_device("e6.6", 20)
+        assert (info.sectors, info.state, info.mac) == (len(disk) // 512, "up", side.there.mac.hex())
+        with pytest.raises(DeviceUnavailable):
+            service.read("e99.9", 0, 1).result(5)
+        with pytest.raises(ValueError):
+            service.read("e6.6", len(disk) - 10, 11).result(5)
+        with pytest.raises(ValueError):
+            service.write((6, 6), -1, b"x").result(5)
+        with pytest.raises(DeviceUnavailable):
+            service.revalidate("e99.9")
+        with pytest.raises(TimeoutError):
+            service.wait_for_device("e99.9", 0.2)
+        assert service.read("e6.6", 5, 0).result(5) == b""
+        buffer = bytearray(1000)
+        assert service.read_into("e6.6", 513, buffer).result(5) == 1000
+        assert buffer == disk[513:1513]
+        service.flush_cache("e6.6").result(5)
+
+        service.open_device("e6.6")
+        assert service.device_info("e6.6").open_count == 1
+        service.close_device("e6.6")
+        service.revalidate("e6.6")
+        assert service.wait_for_device("e6.6", 10).sectors == len(disk) // 512
+        assert service.flush_devices("") == []  # nothing is down
+
+        # Stopping fails what is still pending, and everything after. With no interface left
+        # the read can only wait (deadsecs is 3 s): it is pending when stop() comes.
+        service.set_iflist("pyaoe-none0")
+        pending = service.read("e6.6", 0, 4096)
+        service.stop()
+        with pytest.raises(DeviceUnavailable, match="stopped") as stopped:
+            pending.result(5)
+        assert stopped.value.errno == errno.EIO
+        with pytest.raises(DeviceUnavailable):
+            service.read("e6.6", 0, 1).result(5)
+        assert not service.running
+
+
+def test_async_initiator_runs_reads_and_writes_concurrently(one_vblade: tuple[Lab, Side, Path]) -> None:
+    _lab, side, path = one_vblade
+    rng = random.Random("async")
+
+    async def main() -> bytearray:
+        async with AsyncInitiator(InitiatorConfig(iflist=(side.here.ifname,))) as ini:
+            info = await ini.wait_for_device("e6.6", 20)
+            size = info.sectors * 512
+            model = bytearray(await ini.read("e6.6", 0, size))
+            assert model == path.read_bytes()
+            ops: list[tuple[Awaitable[Any], bytes | None]] = []
+            for _ in range(48):
+                offset, length = rng.randrange(size - 70000), rng.randint(1, 70000)
+                if rng.random() < 0.5:
+                    data = rng.randbytes(length)
+                    model[offset : offset + length] = data
+                    ops.append((ini.write("e6.6", offset, data), None))
+                else:
+                    ops.append((ini.read("e6.6", offset, length), bytes(model[offset : offset + length])))
+            # All submitted before any is awaited: they are in flight together.
+            tasks = [asyncio.ensure_future(op) for op, _ in ops]
+            results = await asyncio.gather(*tasks)
+            for result, (_op, expected) in zip(results, ops, strict=True):
+                assert result == expected
+            assert await ini.read("e6.6", 0, size) == model
+            await ini.flush_cache("e6.6")
+            assert [d.name for d in await ini.devices()] == ["e6.6"]
+            return model
+
+    model = asyncio.run(main())
+    assert path.read_bytes() == model
+
+
+def test_foreground_run_prints_err_lines_and_stops_on_sigterm(one_vblade: tuple[Lab, Side, Path]) -> None:
+    _lab, side, _path = one_vblade
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyaoe.service.initiator", "--iflist", side.here.ifname, "--deadsecs", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        assert lines[0] == f"pyaoe initiator running on {side.here.ifname}"
+        assert any("e6.6" in line and "has 16384 sectors" in line for line in lines), lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

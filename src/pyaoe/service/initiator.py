@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 
 from pyaoe.initiator import Diagnostic, InitiatorConfig, InitiatorEvent
@@ -62,14 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
     service = InitiatorService(config)
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        # One write per line, under a lock: the I/O thread and this one both print.
+        with lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     def print_line(event: InitiatorEvent) -> None:
         if isinstance(event, Diagnostic):
-            print(event.text, flush=True)
+            say(event.text)
 
     def started() -> None:
-        names = " ".join(service.interfaces) or "no interface yet"
-        print(f"pyaoe initiator running on {names}", flush=True)
+        say(f"pyaoe initiator running on {' '.join(service.interfaces) or 'no interface yet'}")
 
     service.add_listener(print_line)
     try:
