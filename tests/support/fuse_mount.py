@@ -55,7 +55,7 @@ def mounted_tree(service: Any, root: Path, timeout: float = 10.0) -> Iterator[Mo
 
     def run() -> None:
         try:
-            serve(service, root, signals=(), ready=on_ready)
+            serve(EtherdFileSystem(service), root, signals=(), ready=on_ready)
         except BaseException as exc:
             box["error"] = exc
         finally:

@@ -40,7 +40,10 @@ SIGTERM or SIGINT, then unmounts. Needs root (packet sockets, FUSE with allow_ot
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog=PROG, description=_DESCRIPTION)
     parser.add_argument(
-        "--root", metavar="DIR", default=DEFAULT_ROOT, help=f"mount point, made if missing (default {DEFAULT_ROOT})"
+        "--root",
+        metavar="DIR",
+        default=DEFAULT_ROOT,
+        help=f"mount point, made if missing (default {DEFAULT_ROOT})",
     )
     parser.add_argument(
         "--iflist",
@@ -108,6 +111,7 @@ def _check_privileges() -> None:
 def _run(args: argparse.Namespace) -> int:
     # Imported here so that --help and option mistakes work without pyfuse3 and trio.
     from pyaoe.fuse.daemon import MountError, prepare_mount_point, serve
+    from pyaoe.fuse.filesystem import EtherdFileSystem
     from pyaoe.service.initiator import InitiatorService
 
     config = config_from(args)
@@ -118,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     except MountError as exc:
         raise CommandError(str(exc)) from None
     service = InitiatorService(config)
+    fs = EtherdFileSystem(service)  # listens before the first discovery
     try:
         try:
             service.start()
@@ -132,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
             root,
         )
         try:
-            signum = serve(service, root)
+            signum = serve(fs, root)
         except MountError as exc:
             raise CommandError(str(exc)) from None
     finally:

@@ -19,7 +19,6 @@ import pyfuse3
 import trio
 
 from pyaoe.fuse.filesystem import EtherdFileSystem
-from pyaoe.fuse.service import InitiatorLike
 
 __all__ = ["MountError", "prepare_mount_point", "serve", "SIGNALS", "MAX_TASKS"]
 
@@ -67,16 +66,17 @@ def mount_options() -> set[str]:
 
 
 def serve(
-    service: InitiatorLike,
+    fs: EtherdFileSystem,
     root: Path,
     *,
     signals: Sequence[int] = SIGNALS,
     ready: Callable[[EtherdFileSystem], None] | None = None,
 ) -> int | None:
-    """Mount at ``root`` (prepared) and serve until one of ``signals`` arrives (main thread
-    only; pass () elsewhere and stop with ``stop_serving``) or the file system is unmounted.
-    Unmounts before returning; returns the signal that ended it, or None."""
-    fs = EtherdFileSystem(service)
+    """Mount ``fs`` at ``root`` (prepared) and serve until one of ``signals`` arrives (main
+    thread only; pass () elsewhere and stop with ``stop_serving``) or the file system is
+    unmounted. Unmounts before returning; returns the signal that ended it, or None.
+
+    Make the EtherdFileSystem before starting its service, so it hears every event."""
     caught: list[int] = []
     # Until trio watches the signals, a signal only marks the run as over: dying now would
     # leave a dead mount behind.

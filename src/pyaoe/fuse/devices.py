@@ -56,13 +56,19 @@ class DeviceTracker:
         self._sectors: dict[str, int] = {}
         self._opens: Counter[str] = Counter()
         self._scan_locks: dict[str, trio.Lock] = {}
+        self._forgetting: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
         self._errlog: ErrLog | None = None
 
-    async def start(self, nursery: trio.Nursery, errlog: ErrLog) -> None:
-        self._nursery = nursery
+    def subscribe(self, errlog: ErrLog) -> None:
+        """Hear the service's events from now on (before it starts: none is missed; they wait
+        for trio)."""
         self._errlog = errlog
         self.service.add_listener(self._from_io_thread)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Inside trio: take the devices already up, then handle events as they come."""
+        self._nursery = nursery
         for info in await trio.to_thread.run_sync(self.service.devices):
             if info.up or info.sectors:
                 self._appear(info.name, info.sectors)
@@ -100,12 +106,23 @@ class DeviceTracker:
 
     async def forget(self, name: str) -> None:
         """Take the device and everything of it out of the tree; returns once the kernel has
-        dropped the entries it had cached."""
+        dropped the entries it had cached (also when another call is already doing it: a flush
+        write and the service's DeviceRemoved event both come here)."""
+        busy = self._forgetting.get(name)
+        if busy is not None:
+            await busy.wait()
+            return
         self._sectors.pop(name, None)
         removed = self.tree.remove_device(name)
-        if removed:
-            log.info("%s: flushed", name)
-        await self._invalidate_entries(removed)
+        if not removed:
+            return
+        log.info("%s: flushed", name)
+        done = self._forgetting[name] = trio.Event()
+        try:
+            await self._invalidate_entries(removed)
+        finally:
+            del self._forgetting[name]
+            done.set()
 
     def _start(self, fn: object, *args: object) -> None:
         if self._nursery is not None:

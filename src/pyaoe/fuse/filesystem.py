@@ -81,6 +81,7 @@ class EtherdFileSystem(pyfuse3.Operations):
         self.waiter = FutureWaiter()
         self.devices = DeviceTracker(service, self.tree, self.waiter)
         self.controls = Controls(service, self.devices)
+        self.devices.subscribe(self.errlog)
         self._handles: dict[int, Handle] = {}
         self._next_fh = 1
         self._uid = os.geteuid()
@@ -88,9 +89,9 @@ class EtherdFileSystem(pyfuse3.Operations):
 
     # -- life ----------------------------------------------------------------------------------
     async def start(self, nursery: trio.Nursery) -> None:
-        """Subscribe to the service's events and show the devices already up (inside trio)."""
+        """Show the devices already up and handle the service's events (inside trio)."""
+        await self.devices.start(nursery)
         self.waiter.attach()
-        await self.devices.start(nursery, self.errlog)
 
     def stop(self) -> None:
         """Let every waiting request go (the daemon calls this before ending the FUSE loop)."""

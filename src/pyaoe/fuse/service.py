@@ -9,6 +9,7 @@ trio with the run's token (run_sync_soon), never by blocking the trio thread.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
@@ -53,15 +54,30 @@ class FutureWaiter:
     def __init__(self) -> None:
         self._token: trio.lowlevel.TrioToken | None = None
         self._waiting: set[trio.Event] = set()
+        self._lock = threading.Lock()
+        #: Calls made before trio ran, replayed in order once it does.
+        self._early: list[tuple[Callable[..., Any], tuple[Any, ...]]] | None = []
         self.stopping = False
 
     def attach(self) -> None:
-        """Remember the running trio's token (call from inside trio)."""
-        self._token = trio.lowlevel.current_trio_token()
+        """Remember the running trio's token and run the calls that came before (call from
+        inside trio)."""
+        with self._lock:
+            self._token = trio.lowlevel.current_trio_token()
+            early, self._early = self._early or [], None
+        for fn, args in early:
+            fn(*args)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the trio thread, from any thread; dropped after trio ended."""
+        """Run ``fn(*args)`` on the trio thread, from any thread; kept until trio runs, dropped
+        after it ended."""
         token = self._token
+        if token is None:
+            with self._lock:
+                if self._early is not None:
+                    self._early.append((fn, args))
+                    return
+                token = self._token
         if token is None:
             return
         with contextlib.suppress(trio.RunFinishedError):

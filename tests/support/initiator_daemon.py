@@ -1,0 +1,113 @@
+"""Run `pyaoe initiator` (the FUSE daemon) in the root namespace, where the test process sees its
+mount, and wait until the tree is mounted; stop it and leave nothing mounted, even on failure.
+
+    with running_initiator(lab, here.ifname, "--deadsecs", "3") as daemon:
+        wait_for(lambda: (daemon.etherd / "e1.2").exists())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyaoe.lab.netns import Lab
+
+__all__ = ["RunningDaemon", "running_initiator", "wait_for", "unique_root", "PYAOE_INITIATOR"]
+
+PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
+_roots = itertools.count()
+
+
+def unique_root(prefix: str = "aoe-d") -> Path:
+    """A fresh mount point under /run, with no letter "p" (Debian's aoe-stat skips such paths)."""
+    root = Path(f"/run/{prefix}{os.getpid()}-{next(_roots)}")
+    if "p" in str(root):
+        raise ValueError(f"{root} has a letter p in it")
+    return root
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@dataclass
+class RunningDaemon:
+    proc: subprocess.Popen[bytes]
+    root: Path
+    stderr_path: Path
+
+    @property
+    def etherd(self) -> Path:
+        return self.root / "etherd"
+
+    @property
+    def sys(self) -> Path:
+        return self.root / "sys"
+
+    def attr(self, device: str, name: str) -> str:
+        return (self.sys / "block" / f"etherd!{device}" / name).read_text()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"pyaoe initiator ignored SIGTERM:\n{self.stderr()}") from None
+
+
+@contextlib.contextmanager
+def running_initiator(
+    lab: Lab, iflist: str, *options: str, root: Path | None = None, timeout: float = 15.0
+) -> Iterator[RunningDaemon]:
+    root = root or unique_root()
+    err = tempfile.NamedTemporaryFile(prefix="pyaoe-initiator-", suffix=".err", delete=False)  # noqa: SIM115
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    argv = [*PYAOE_INITIATOR, "--root", str(root), "--iflist", iflist, "-v", *options]
+    try:
+        proc = lab.popen(None, argv, stderr=err, stdout=subprocess.DEVNULL, env=env)
+    finally:
+        err.close()
+    daemon = RunningDaemon(proc, root, Path(err.name))
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or (os.path.ismount(root) and (root / "etherd").is_dir()),
+            timeout,
+            "the mount",
+        )
+        if proc.poll() is not None:
+            raise AssertionError(f"pyaoe initiator exited {proc.returncode}:\n{daemon.stderr()}")
+        yield daemon
+    except BaseException:
+        # The daemon's log explains most failures; pytest shows this with the failure.
+        print(f"--- pyaoe initiator's stderr ---\n{daemon.stderr()}", file=sys.stderr)
+        raise
+    finally:
+        try:
+            if proc.poll() is None:
+                daemon.stop()
+        finally:
+            if os.path.ismount(root):
+                subprocess.run(["umount", "-l", str(root)], check=False)
+            with contextlib.suppress(OSError):
+                root.rmdir()
+            daemon.stderr_path.unlink(missing_ok=True)
