@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -347,6 +348,11 @@ def test_fsync_on_the_device_file_sends_a_cache_flush_and_waits_for_it(net: Net)
         listener.close()
 
 
+def opened_by(pid: int) -> list[str]:
+    fds = Path(f"/proc/{pid}/fd")
+    return [os.readlink(fds / fd) for fd in os.listdir(fds)]
+
+
 def is_flush(frame: bytes) -> bool:
     """An AoE ATA request (not a response) carrying FLUSH CACHE or FLUSH CACHE EXT."""
     return (
@@ -379,3 +385,23 @@ def test_a_busy_or_missing_mount_point_is_refused(pyaoe_net: Net, tmp_path: Path
         result.stderr
         == f"pyaoe initiator: mount point {missing}: its parent {missing.parent} does not exist\n"
     )
+
+
+def test_sigint_unmounts_even_with_a_reader_blocked_on_err(pyaoe_net: Net) -> None:
+    net = pyaoe_net
+    with running_initiator(net.lab, net.here.ifname) as daemon:
+        device_up(daemon)
+        cat = subprocess.Popen(["cat", str(daemon.etherd / "err")], stdout=subprocess.DEVNULL)
+        try:
+            err = str(daemon.etherd / "err")
+            wait_for(lambda: err in opened_by(cat.pid), 5, "cat to open err")
+            daemon.proc.send_signal(signal.SIGINT)
+            assert daemon.proc.wait(15) == 0
+            cat.wait(5)
+        finally:
+            cat.kill()
+            cat.wait()
+        assert not os.path.ismount(daemon.root)
+        # The daemon made the mount point, so it removed it too.
+        assert not daemon.root.exists()
+        assert "stopped by SIGINT" in daemon.stderr()

@@ -140,6 +140,8 @@ def _run(args: argparse.Namespace) -> int:
             signum = serve(fs, root)
         except MountError as exc:
             raise CommandError(str(exc)) from None
+        if not service.running:
+            raise CommandError("the initiator's I/O thread stopped (see the log above); unmounted")
     finally:
         service.stop()
         if made:

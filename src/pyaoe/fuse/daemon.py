@@ -25,6 +25,8 @@ __all__ = ["MountError", "prepare_mount_point", "serve", "SIGNALS", "MAX_TASKS"]
 log = logging.getLogger("pyaoe.fuse")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: How often the daemon checks that the initiator service still runs.
+SERVICE_CHECK_INTERVAL = 1.0
 #: Requests served at once (pyfuse3 workers): blocked err readers each hold one.
 MAX_TASKS = 256
 
@@ -118,12 +120,21 @@ async def _run(
         if signals:
             await nursery.start(_watch_signals, fs, signals, caught)
         await fs.start(nursery)
+        nursery.start_soon(_watch_service, fs)
         log.info("serving the AoE initiator's tree")
         if ready is not None:
             ready(fs)
         await pyfuse3.main(max_tasks=MAX_TASKS)
         fs.stop()
         nursery.cancel_scope.cancel()
+
+
+async def _watch_service(fs: EtherdFileSystem) -> None:
+    """Unmount when the service's I/O thread is gone: a tree nobody feeds would only hang."""
+    while getattr(fs.service, "running", True):
+        await trio.sleep(SERVICE_CHECK_INTERVAL)
+    log.error("the initiator service stopped: unmounting")
+    stop_serving(fs)
 
 
 async def _watch_signals(

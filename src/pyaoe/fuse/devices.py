@@ -69,7 +69,12 @@ class DeviceTracker:
     async def start(self, nursery: trio.Nursery) -> None:
         """Inside trio: take the devices already up, then handle events as they come."""
         self._nursery = nursery
-        for info in await trio.to_thread.run_sync(self.service.devices):
+        try:
+            infos = await trio.to_thread.run_sync(self.service.devices)
+        except OSError as exc:  # the service already failed; the daemon's watch unmounts
+            log.error("cannot list the devices: %s", exc)
+            infos = []
+        for info in infos:
             if info.up or info.sectors:
                 self._appear(info.name, info.sectors)
 

@@ -1,0 +1,83 @@
+"""`pyaoe initiator` as a user types it: --help lists the options; every mistake (options, mount
+point) is one `pyaoe initiator: ...` line on stderr and exit 1, and leaves nothing mounted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PYAOE_INITIATOR, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_help_shows_the_options() -> None:
+    result = run("--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: pyaoe initiator ")
+    for option in (
+        "--root DIR",
+        "--iflist IF[,IF...]",
+        "--deadsecs N",
+        "--maxout N",
+        "--dyndevs 0|1",
+        "--syslog",
+    ):
+        assert option in result.stdout
+    assert "default /run/aoe" in result.stdout and "(default 180)" in result.stdout
+    assert "(default 128)" in result.stdout
+
+
+def test_listed_by_pyaoe() -> None:
+    result = subprocess.run([sys.executable, "-m", "pyaoe", "--help"], capture_output=True, text=True)
+    assert any(line.split()[:1] == ["initiator"] for line in result.stdout.splitlines())
+
+
+MISTAKES: list[tuple[tuple[str, ...], str]] = [
+    (("--dyndevs", "2"), "dyndevs 2 is out of range (0-1)"),
+    (("--dyndevs", "yes"), "dyndevs must be a number, not 'yes'"),
+    (("--maxout", "0"), "maxout 0 is out of range (1-65535)"),
+    (("--maxout", "lots"), "maxout must be a number, not 'lots'"),
+    (("--deadsecs", "-1"), "deadsecs -1 is out of range (>= 0)"),
+    (("--deadsecs", "soon"), "deadsecs must be a number of seconds, not 'soon'"),
+    (("--deadsecs", "nan"), "deadsecs nan is out of range (>= 0)"),
+    (("--iflist", "e" * 1100), "--iflist: could not set interface list: too many interfaces"),
+    (("--bogus",), "unrecognized arguments: --bogus (try --help)"),
+    (("extra",), "unrecognized arguments: extra (try --help)"),
+    (("--root",), "argument --root: expected one argument (try --help)"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), MISTAKES)
+def test_a_mistake_is_one_line(args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"pyaoe initiator: {message}\n"
+
+
+def test_mount_point_mistakes(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "something").write_text("x")
+    cases = {
+        str(a_file): f"mount point {a_file} is not a directory",
+        str(full): f"mount point {full} is not empty",
+        str(
+            tmp_path / "no" / "aoe"
+        ): f"mount point {tmp_path / 'no' / 'aoe'}: its parent {tmp_path / 'no'} does not exist",
+        "/": "mount point / is busy: something is mounted there already",
+    }
+    for root, message in cases.items():
+        result = run("--root", root)
+        assert (result.returncode, result.stderr) == (1, f"pyaoe initiator: {message}\n")
+    assert not os.path.ismount(full)
+    assert sorted(os.listdir(tmp_path)) == ["file", "full"]
