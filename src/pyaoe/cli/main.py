@@ -29,10 +29,17 @@ def _bench(argv: Sequence[str]) -> int:
     return bench_main(argv)
 
 
+def _demo(argv: Sequence[str]) -> int:
+    from pyaoe.demo import main as demo_main
+
+    return demo_main(argv)
+
+
 _COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
     "initiator": (_initiator, "the AoE initiator: devices and the driver's files in a FUSE tree (root)"),
     "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
+    "demo": (_demo, "build a small SAN in network namespaces and show pyaoe working (root)"),
 }
 
 
