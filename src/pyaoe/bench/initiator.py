@@ -13,13 +13,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pyaoe.bench import initiator_load
 from pyaoe.bench.load import LoadError
 from pyaoe.bench.plan import Workload
+from pyaoe.lab.netns import Lab
 
 __all__ = [
     "API_KIND",
@@ -28,6 +32,8 @@ __all__ = [
     "api_argv",
     "fuse_unavailable_reason",
     "fuse_initiator_argv",
+    "fuse_initiator",
+    "FuseInitiator",
     "wait_for_device",
     "fio_argv",
     "parse_fio",
@@ -68,6 +74,55 @@ def fuse_unavailable_reason() -> str | None:
 def fuse_initiator_argv(root: str, ifname: str) -> list[str]:
     """The FUSE initiator's command line, as its tree contract gives it (--root DIR --iflist IF)."""
     return [sys.executable, "-m", "pyaoe", "initiator", "--root", root, "--iflist", ifname]
+
+
+@dataclass
+class FuseInitiator:
+    """A running `pyaoe initiator` and the device file it serves."""
+
+    proc: subprocess.Popen[Any]
+    device: Path
+    log_file: IO[str]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return _tail(self.log_file)
+
+
+def _tail(log_file: IO[str]) -> str:
+    log_file.flush()
+    log_file.seek(0)
+    return " | ".join(log_file.read().strip().splitlines()[-5:])
+
+
+@contextlib.contextmanager
+def fuse_initiator(
+    lab: Lab, netns: str, cpu: int, ifname: str, shelf: int, slot: int
+) -> Iterator[FuseInitiator]:
+    """`pyaoe initiator` on ``ifname`` (network namespace only: its FUSE mount is visible here),
+    pinned to ``cpu``, until its eS.L file appears; unmounted and stopped afterwards."""
+    root = tempfile.mkdtemp(prefix="pyaoe-bench-fuse-")
+    log_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
+    argv = ["taskset", "-c", str(cpu), *fuse_initiator_argv(root, ifname)]
+    proc = lab.popen(netns, argv, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+    try:
+        try:
+            device = wait_for_device(root, shelf, slot, lambda: proc.poll() is None)
+        except LoadError as exc:
+            raise LoadError(f"{exc}: {_tail(log_file)}") from None
+        yield FuseInitiator(proc, device, log_file)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        subprocess.run(["fusermount3", "-u", "-z", root], capture_output=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(root)  # never a recursive delete: it could walk a mount that is still there
+        log_file.close()
 
 
 def wait_for_device(root: str, shelf: int, slot: int, alive: Any, deadline: float = 20.0) -> Path:

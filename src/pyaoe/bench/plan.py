@@ -71,9 +71,9 @@ class Setup:
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    """Everything a run needs; defaults are the full run (about 10 minutes on 2 cores)."""
+    """Everything a run needs; defaults are the full run (about 12 minutes on 2 cores)."""
 
-    seconds: float = 3.0
+    seconds: float = 2.0
     warmup: float = 0.3
     rounds: int = 3
     file_bytes: int = 1 << 30

@@ -22,6 +22,8 @@ __all__ = ["build_report", "format_table", "write_json", "KINDS", "HEADROOM_MIN"
 
 #: Row kinds, in table order.
 KINDS = ("target", "aoeblast", API_KIND, FUSE_KIND)
+#: Figures a ratio makes sense for (not the counts of retransmits and errors).
+RATIO_METRICS = tuple(m for m in METRICS if m not in ("retransmits", "errors"))
 #: Below this, the generator may have limited the row's best figure (that figure is a floor).
 HEADROOM_MIN = 1.1
 
@@ -47,7 +49,7 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, floa
     if a is None or b is None:
         return None
     out: dict[str, float] = {}
-    for m in METRICS:
+    for m in RATIO_METRICS:
         x, y = a.get(m), b.get(m)
         if x is not None and y:
             out[m] = x / y
@@ -69,7 +71,13 @@ def _row(m: Measurements, rid: str, kind: str, base_rid: str, setup: Any, worklo
         status, reason = "error", m.errors.get(rid) or m.errors.get(base_rid) or "no samples"
     else:
         status, reason = "ok", None
-    best = max((s["iops"] for s in (pyaoe, reference) if s and s.get("iops")), default=0.0)
+    if kind in ("target", "aoeblast"):
+        # The same generator against a responder that does nothing: above both targets' rates,
+        # the generator did not limit either.
+        best = max((s["iops"] for s in (pyaoe, reference) if s and s.get("iops")), default=0.0)
+    else:
+        # The pyaoe initiator against the no-op: near 1, the initiator itself is the limit.
+        best = pyaoe["iops"] if pyaoe and pyaoe.get("iops") else 0.0
     headroom = ceiling["iops"] / best if ceiling and best else None
     return {
         "id": rid,
@@ -207,9 +215,12 @@ def format_table(report: dict[str, Any]) -> str:
         out.append(_line("ratio", r["ratio"], ratio=True, tail=status))
         if r["ceiling"]:
             head = r["headroom"]
-            tail = f"  headroom {head:.2f}x" if head else ""
-            if head is not None and head < HEADROOM_MIN:
-                tail += " (generator-bound?)"
+            if r["kind"] in ("target", "aoeblast"):
+                tail = f"  headroom {head:.2f}x" if head else ""
+                if head is not None and head < HEADROOM_MIN and r["workload"]["queue_depth"] > 1:
+                    tail += " (generator-bound?)"
+            else:
+                tail = f"  no-op/pyaoe {head:.2f}x" if head else ""
             out.append(_line("no-op", r["ceiling"], tail=tail))
     check = report["generator_check"]
     host = report["host"]
@@ -222,10 +233,12 @@ def format_table(report: dict[str, Any]) -> str:
         "s/GB: its CPU seconds (utime+stime) per GB moved; %: share of one CPU it used; MiB: peak RSS",
         "(VmHWM; pyaoe's target maps its file, so the page cache it touches counts there: the JSON also",
         "has its RssAnon). Medians of the rounds.",
-        "no-op: the same load against aoenull, a responder that does no work; headroom = its IOPS over the",
-        "row's best (at QD 1 it is the round trip's bound rather than the generator's). On veth the",
-        "receiving end's kernel work runs on the sender's CPU, so each side's system time includes some",
-        f"of the other's. Target on CPU {tcpu}, generator on CPU {gcpu} (taskset).",
+        "no-op: the same load against aoenull, a responder that does no work; headroom = its IOPS over",
+        "the row's best (at QD 1 it is the round trip's bound rather than the generator's). Initiator",
+        "rows: no-op/pyaoe = the pyaoe initiator's rate against aoenull over its rate against vblade",
+        "(near 1: the initiator, not the target, sets the pace). On veth the receiving end's kernel",
+        "work runs on the sender's CPU, so each side's system time includes some of the other's.",
+        f"Target on CPU {tcpu}, generator (or initiator and fio) on CPU {gcpu} (taskset).",
     ]
     if check["min_headroom"] is not None:
         verdict = (

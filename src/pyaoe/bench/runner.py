@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -196,41 +195,36 @@ class _Run:
         """Start `pyaoe initiator` against ``target``, run fio for each workload, stop it."""
         assert self.ilink is not None
         o = self.options
-        root = tempfile.mkdtemp(prefix="pyaoe-bench-fuse-")
-        argv = ["taskset", "-c", str(o.generator_cpu), *ini.fuse_initiator_argv(root, self.ilink.ifname)]
-        daemon = self.lab.popen(self.ins, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            device = ini.wait_for_device(root, o.shelf, o.slot, lambda: daemon.poll() is None)
-            for w in workloads:
-                rid = row_id(self.setup, w, ini.FUSE_KIND)
-                try:
-                    io_bytes = w.io_bytes or self.sectors * 512
-                    fio = ini.fio_argv(device, w, io_bytes, o.file_bytes, o.seconds)
-                    t0, d0 = target.cpu_seconds(), cpu_seconds(daemon.pid)
-                    usage = run_generator(self.lab, None, o.generator_cpu, fio, self.timeout())
-                    tcpu, dcpu = target.cpu_seconds() - t0, cpu_seconds(daemon.pid) - d0
-                    f = ini.parse_fio(usage.stdout, w.mode)
-                    sample = sample_from(
-                        mbps=f["mbps"], iops=f["iops"], p50_us=f["p50_us"], p99_us=f["p99_us"],
-                        target_cpu_s=tcpu, target_bytes=f["bytes"], target_rss_kib=target.vmhwm_kib(),
-                        initiator_cpu_s=dcpu, initiator_bytes=f["bytes"],
-                        initiator_rss_kib=vmhwm_kib(daemon.pid), retransmits=0, errors=int(f["errors"]),
-                        target_wall_s=usage.wall_s, initiator_wall_s=usage.wall_s,
-                        app_cpu_s=usage.cpu_s, app_rss_kib=usage.maxrss_kib, io_bytes=io_bytes,
-                    )  # fmt: skip
-                    self.out.add(rid, side, sample)
-                except (LoadError, OSError) as exc:
-                    self.out.fail(rid, side, str(exc))
+            with ini.fuse_initiator(
+                self.lab, self.ins, o.generator_cpu, self.ilink.ifname, o.shelf, o.slot
+            ) as fuse:
+                for w in workloads:
+                    rid = row_id(self.setup, w, ini.FUSE_KIND)
+                    try:
+                        self.out.add(rid, side, self._fio(target, fuse, w))
+                    except (LoadError, OSError) as exc:
+                        self.out.fail(rid, side, f"{exc} ({fuse.output()})")
         except (LoadError, OSError) as exc:
             for w in workloads:
                 self.out.fail(row_id(self.setup, w, ini.FUSE_KIND), side, str(exc))
-        finally:
-            if daemon.poll() is None:
-                daemon.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    daemon.wait(timeout=10)
-            subprocess.run(["fusermount3", "-u", "-z", root], capture_output=True)
-            shutil.rmtree(root, ignore_errors=True)
+
+    def _fio(self, target: RunningTarget, fuse: ini.FuseInitiator, w: Workload) -> Sample:
+        o = self.options
+        io_bytes = w.io_bytes or self.sectors * 512
+        fio = ini.fio_argv(fuse.device, w, io_bytes, o.file_bytes, o.seconds)
+        t0, d0 = target.cpu_seconds(), cpu_seconds(fuse.pid)
+        usage = run_generator(self.lab, None, o.generator_cpu, fio, self.timeout())
+        tcpu, dcpu = target.cpu_seconds() - t0, cpu_seconds(fuse.pid) - d0
+        f = ini.parse_fio(usage.stdout, w.mode)
+        return sample_from(
+            mbps=f["mbps"], iops=f["iops"], p50_us=f["p50_us"], p99_us=f["p99_us"],
+            target_cpu_s=tcpu, target_bytes=f["bytes"], target_rss_kib=target.vmhwm_kib(),
+            initiator_cpu_s=dcpu, initiator_bytes=f["bytes"],
+            initiator_rss_kib=vmhwm_kib(fuse.pid), retransmits=0, errors=int(f["errors"]),
+            target_wall_s=usage.wall_s, initiator_wall_s=usage.wall_s,
+            app_cpu_s=usage.cpu_s, app_rss_kib=usage.maxrss_kib, io_bytes=io_bytes,
+        )  # fmt: skip
 
 
 def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:

@@ -34,7 +34,7 @@ def build_parser() -> OneLineParser:
         "--smoke", action="store_true", help="a short run of every row on a small file (CI: proves it works)"
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
-    parser.add_argument("--seconds", metavar="S", help="measured seconds per run (default 3; smoke 0.4)")
+    parser.add_argument("--seconds", metavar="S", help="measured seconds per run (default 2; smoke 0.4)")
     parser.add_argument(
         "--rounds",
         metavar="N",
