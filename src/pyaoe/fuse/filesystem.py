@@ -250,7 +250,8 @@ class EtherdFileSystem(pyfuse3.Operations):
     async def read(self, fh: FH, off: int, size: int) -> bytes:
         handle = self._handle(fh)
         if isinstance(handle, DeviceHandle):
-            return await self.devices.read(handle, off, size)
+            # pyfuse3 takes any buffer (it replies from the buffer protocol).
+            return await self.devices.read(handle, off, size)  # type: ignore[return-value]
         if isinstance(handle, TextHandle):
             return handle.data[off : off + size]
         if isinstance(handle, ErrHandle):
