@@ -4,6 +4,8 @@ point) is one `pyaoe initiator: ...` line on stderr and exit 1, and leaves nothi
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,42 @@ def test_mount_point_mistakes(tmp_path: Path) -> None:
         assert (result.returncode, result.stderr) == (1, f"pyaoe initiator: {message}\n")
     assert not os.path.ismount(full)
     assert sorted(os.listdir(tmp_path)) == ["file", "full"]
+
+
+def test_syslog(tmp_path: Path) -> None:
+    """--syslog sends the log to /dev/log. A private mount namespace puts our own socket there
+    (with /dev/null and /dev/fuse beside it); the daemon's mount stays in that namespace."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("null", "fuse"):
+        (dev / name).touch()
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind(str(dev / "log"))
+    log.settimeout(10)
+    root = f"/run/aoe-sl{os.getpid()}"
+    script = (
+        f"mount --bind /dev/null {dev}/null && mount --bind /dev/fuse {dev}/fuse && "
+        f'mount --rbind {dev} /dev && exec "$@"'
+    )
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+    proc = subprocess.Popen(
+        [*argv, *PYAOE_INITIATOR, "--syslog", "--root", root, "--iflist", "lo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        messages: list[str] = []
+        while not any("serving the AoE initiator's tree" in m for m in messages):
+            messages.append(log.recv(4096).decode().rstrip("\0"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        while not any("stopped by SIGTERM" in m for m in messages):
+            messages.append(log.recv(4096).decode().rstrip("\0"))
+        assert proc.stderr is not None and proc.stderr.read() == ""
+        assert all(f"pyaoe-initiator[{proc.pid}]: " in m for m in messages), messages
+        assert not Path(root).exists()
+    finally:
+        log.close()
+        proc.kill()
+        proc.wait()
