@@ -19,6 +19,7 @@ from pyaoe.initiator.events import (
     RequestError,
     RequestFailed,
 )
+from pyaoe.initiator.fastpath import send_data_frames
 from pyaoe.initiator.options import InitiatorConfig
 from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request, RequestKind, register_request
 from pyaoe.initiator.tags import TagAllocator
@@ -80,8 +81,8 @@ class DataPath:
         self.events = events
         self.counters = counters
         self.tag_allocator = TagAllocator(config.tag_start)
-        #: Every matchable tag: the frame, the MAC it went to and when.
-        self.tags: dict[int, tuple[Frame, bytes, float]] = {}
+        #: Every matchable tag: the frame, the target it went to and when.
+        self.tags: dict[int, tuple[Frame, Target, float]] = {}
         self.out: list[tuple[str, bytes]] = []
         self.timers: TimerQueue[Frame | Timer] = TimerQueue()
         #: Devices whose queues may be able to move (pumped by frames_to_send).
@@ -193,12 +194,14 @@ class DataPath:
             frame = Frame(FrameKind.RMW_READ, device, request, request.lba + index, 1, read_command)
             frame.dest_offset = index
             self._send_new(frame, target, now)
+        sent = send_data_frames(self, request, now)
+        if sent is not None:
+            return sent
         per_frame = device.payload // SECTOR_SIZE
         writing = request.kind is RequestKind.WRITE
         if writing:
             command = AtaCommand.WRITE_SECTORS_EXT if lba48 else AtaCommand.WRITE_SECTORS
             kind = FrameKind.WRITE
-            view = memoryview(request.buf)
         else:
             command = read_command
             kind = FrameKind.READ
@@ -211,11 +214,9 @@ class DataPath:
             request.next_lba = lba + count
             offset = (lba - request.lba) * SECTOR_SIZE
             frame = Frame(kind, device, request, lba, count, command)
-            if writing:
-                frame.data = view[offset : offset + count * SECTOR_SIZE]
-            else:
+            frame.dest_offset = offset
+            if not writing:
                 frame.dest = request.buf
-                frame.dest_offset = offset
             self._send_new(frame, target, now)
         return True
 
@@ -285,6 +286,10 @@ class DataPath:
             target.writes += 1
         else:
             target.reads += 1
+        data = None
+        if frame.kind is FrameKind.WRITE and frame.request is not None:
+            start = frame.dest_offset
+            data = memoryview(frame.request.buf)[start : start + frame.nsect * SECTOR_SIZE]
         wire = build_ata_request(
             target.mac,
             self.macs[ifname],
@@ -295,7 +300,7 @@ class DataPath:
             frame.nsect,
             frame.command,
             frame.lba_registers,
-            frame.data,
+            data,
         )
         frame.ifname = ifname
         frame.tag = tag
@@ -303,7 +308,7 @@ class DataPath:
         tags.append(tag)
         if len(tags) > _TAGS_KEPT:
             self.tags.pop(tags.pop(0), None)
-        self.tags[tag] = (frame, target.mac, now)
+        self.tags[tag] = (frame, target, now)
         frame.sent = now
         frame.transmissions += 1
         frame.tries += 1
@@ -381,12 +386,16 @@ class DataPath:
                 self.retire_request(request, now)
             return
         if request.is_complete:
-            request.finished = True
-            data = None
-            if request.kind is RequestKind.READ:
-                data = memoryview(request.buf)[request.skip : request.skip + request.length].toreadonly()
-            self.events.append(RequestDone(request.id, data))
-            self.retire_request(request, now)
+            self.request_done(request, now)
+
+    def request_done(self, request: Request, now: float) -> None:
+        """Every frame of the request was answered: tell the caller, release later requests."""
+        request.finished = True
+        data = None
+        if request.kind is RequestKind.READ:
+            data = memoryview(request.buf)[request.skip : request.skip + request.length].toreadonly()
+        self.events.append(RequestDone(request.id, data))
+        self.retire_request(request, now)
 
     def schedule_probe(self, device: Device, target: Target, now: float, soon: bool = False) -> None:
         """Probe a tainted target again (after taint x RTO unless ``soon``) while another

@@ -10,13 +10,22 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from struct import Struct
 from typing import TYPE_CHECKING
 
 from pyaoe.initiator.address import DeviceAddress
 from pyaoe.initiator.rtt import RttEstimator
 from pyaoe.initiator.timers import Timer, TimerKind
 from pyaoe.initiator.window import Window
-from pyaoe.protocol import SECTOR_SIZE, IdentifyInfo, effective_sector_count, sectors_per_frame
+from pyaoe.protocol import (
+    AOE_VERSION,
+    ETH_P_AOE,
+    SECTOR_SIZE,
+    HeaderFlag,
+    IdentifyInfo,
+    effective_sector_count,
+    sectors_per_frame,
+)
 
 if TYPE_CHECKING:
     from pyaoe.initiator.requests import Frame, Request
@@ -31,6 +40,11 @@ __all__ = [
     "MAX_TAINT",
     "DEFAULT_PAYLOAD",
 ]
+
+#: EtherType, version and flags, error, shelf, slot, command of a response header.
+RESPONSE_HEAD = Struct("!HBBHBB")
+#: Version 1 with the response flag: what targets answer with when all is well.
+RESPONSE_VERFLAGS = AOE_VERSION << 4 | HeaderFlag.RESPONSE
 
 #: Local interfaces remembered per target (the driver's NAOEIFS).
 MAX_INTERFACES = 8
@@ -72,6 +86,7 @@ class Target:
         "probe_timer",
         "probing",
         "reads",
+        "response_head",
         "rtt",
         "sector_count",
         "taint",
@@ -105,6 +120,9 @@ class Target:
         self.payload = DEFAULT_PAYLOAD
         self.reads = 0
         self.writes = 0
+        #: Bytes 6-19 of a clean ATA response from it (source MAC to command): the fast path
+        #: compares them at once instead of field by field.
+        self.response_head = mac + RESPONSE_HEAD.pack(ETH_P_AOE, RESPONSE_VERFLAGS, 0, *device.address, 0)
 
     def set_bufcnt(self, bufcnt: int, maxout: int) -> None:
         self.bufcnt = bufcnt

@@ -33,60 +33,32 @@ one broadcasts the first discovery.
 
 from __future__ import annotations
 
-import logging
-import struct
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import cast
 
-from pyaoe.errors import DeviceUnavailable, FrameError, LocalProtocolError
+from pyaoe.errors import DeviceUnavailable, LocalProtocolError
 from pyaoe.initiator.address import DeviceAddress, as_address
 from pyaoe.initiator.datapath import Counters, DataPath
 from pyaoe.initiator.device import Device, DeviceInfo, DeviceState, Target
-from pyaoe.initiator.discovery import ConfigReply, DeviceTable, apply_config_reply
-from pyaoe.initiator.events import (
-    DeviceChanged,
-    DeviceRemoved,
-    Diagnostic,
-    DiagnosticKind,
-    InitiatorEvent,
-    RequestError,
-)
+from pyaoe.initiator.discovery import DeviceTable
+from pyaoe.initiator.events import DeviceChanged, DeviceRemoved, InitiatorEvent, RequestError
 from pyaoe.initiator.options import InitiatorConfig, parse_iflist
+from pyaoe.initiator.receive import FrameInput
 from pyaoe.initiator.recovery import fail_device, frame_timeout, probe_due, stall_due
 from pyaoe.initiator.requests import Frame, Request, RequestKind
-from pyaoe.initiator.responses import handle_ata_response
 from pyaoe.initiator.timers import Timer, TimerKind
-from pyaoe.initiator.wire import RESPONSE_HEADER, build_config_query
-from pyaoe.protocol import (
-    AOE_ERROR_TEXT,
-    AOE_HLEN,
-    ATA_HLEN,
-    BROADCAST_SHELF,
-    BROADCAST_SLOT,
-    ETH_P_AOE,
-    SECTOR_SIZE,
-    TAG_USER_BIT,
-    Command,
-    HeaderFlag,
-)
-from pyaoe.protocol.config import decode_config
+from pyaoe.initiator.wire import build_config_query
+from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT, SECTOR_SIZE
 
 __all__ = ["InitiatorEngine", "Interfaces"]
-
-log = logging.getLogger(__name__)
 
 #: Local interfaces: name -> (MAC, MTU).
 Interfaces = Mapping[str, tuple[bytes, int]]
 DeviceRef = DeviceAddress | tuple[int, int] | str
 
-_RESPONSE = int(HeaderFlag.RESPONSE)
-_ERROR = int(HeaderFlag.ERROR)
-_ATA = int(Command.ATA)
-_QUERY_CONFIG = int(Command.QUERY_CONFIG)
 
-
-class InitiatorEngine:
+class InitiatorEngine(FrameInput):
     """Device table, discovery, tags, windows, retransmission and failover for an AoE initiator.
 
     The engine is driven by three kinds of input: frames received (receive_frame), caller
@@ -107,6 +79,9 @@ class InitiatorEngine:
         self._macs: dict[str, bytes] = {}
         self._mtus: dict[str, int] = {}
         self._dp = DataPath(self.config, self._macs, self._mtus, self._events, self.counters)
+        # The data path's tag table and dirty set (never replaced), for receive_frame's fast path.
+        self._tags = self._dp.tags
+        self._dirty = self._dp.dirty
         self._table = DeviceTable(self.config.dyndevs)
         self._discover_timer = Timer(TimerKind.DISCOVER)
         if self.config.discover_at_start:
@@ -284,79 +259,7 @@ class InitiatorEngine:
             )
 
     # -- the wire ----------------------------------------------------------------------------
-    def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
-        """Take one received frame (Ethernet header included). Never raises for its content."""
-        counters = self.counters
-        counters.frames_received += 1
-        mac = self._macs.get(ifname)
-        if mac is None or len(frame) < AOE_HLEN:
-            counters.ignored += 1
-            return
-        dst, src, ethertype, verflags, error, shelf, slot, command, tag = RESPONSE_HEADER.unpack_from(
-            frame, 0
-        )
-        if ethertype != ETH_P_AOE or not verflags & _RESPONSE or (dst != mac and not dst[0] & 1):
-            counters.ignored += 1
-            return
-        try:
-            if command == _ATA:
-                if len(frame) < ATA_HLEN or tag & TAG_USER_BIT:
-                    # Tags with bit 31 belong to userland tools (aoeping, aoecfg); the driver drops them.
-                    counters.ignored += 1
-                    return
-                handle_ata_response(
-                    self._dp, frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, ifname, now
-                )
-            elif command == _QUERY_CONFIG:
-                self._config_response(frame, src, shelf, slot, verflags, error, ifname, now)
-            else:
-                counters.ignored += 1
-        except (FrameError, ValueError, IndexError, struct.error) as exc:
-            counters.ignored += 1
-            log.warning(
-                "dropped a frame from %s on %s: %s (%s)", src.hex(), ifname, exc, bytes(frame[:36]).hex()
-            )
-
-    def _config_response(
-        self,
-        frame: bytes | bytearray | memoryview,
-        src: bytes,
-        shelf: int,
-        slot: int,
-        verflags: int,
-        error: int,
-        ifname: str,
-        now: float,
-    ) -> None:
-        if verflags & _ERROR:
-            self.counters.aoe_errors += 1
-            self._events.append(
-                Diagnostic(
-                    DiagnosticKind.AOE_ERROR,
-                    f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
-                    f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
-                )
-            )
-            return
-        # Any version is accepted here: vblade announces itself with version 0.
-        arg = decode_config(frame)
-        reply = ConfigReply(
-            src, ifname, shelf, slot, arg.buffer_count, arg.firmware_version, arg.sector_count
-        )
-        events: list[InitiatorEvent] = []
-        device, identify = apply_config_reply(self._table, reply, self.config, self._mtus, events)
-        self._events.extend(events)
-        if device is None:
-            self.counters.refused_configs += 1
-            return
-        if identify:
-            self._want_identify(device)
-        self._dp.dirty[device] = None
-
-    def _want_identify(self, device: Device) -> None:
-        if device.identify_frame is None:
-            device.identify_wanted = True
-        self._dp.dirty[device] = None
+    # receive_frame() is FrameInput's (receive.py).
 
     def frames_to_send(self, now: float) -> list[tuple[str, bytes]]:
         """The frames to send now, in order, as (interface name, padded frame bytes)."""

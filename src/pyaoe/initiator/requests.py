@@ -181,7 +181,6 @@ class Frame:
     __slots__ = (
         "aflags",
         "command",
-        "data",
         "deadline",
         "dest",
         "dest_offset",
@@ -218,11 +217,11 @@ class Frame:
         self.lba = lba
         self.nsect = nsect
         self.command = command
-        #: Where an answer's data goes (reads, IDENTIFY, edge reads, probes).
+        #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
         self.dest: bytearray | None = None
+        #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
+        #: rebuilt from there on resend), or the edge sector's index for an edge read.
         self.dest_offset = 0
-        #: A write's data (a view of the request's buffer); frames are rebuilt from it on resend.
-        self.data: memoryview | None = None
         self.aflags = 0
         self.lba_registers = 0
         self.target: Target | None = None

@@ -49,10 +49,10 @@ def handle_ata_response(
     if entry is None:
         _unexpected(dp, shelf, slot, tag, src, dst, now)
         return
-    frame, mac, sent = entry
+    frame, sent_to, sent = entry
     device = frame.device
     address = device.address
-    if mac != src or address.shelf != shelf or address.slot != slot:
+    if sent_to.mac != src or address.shelf != shelf or address.slot != slot:
         _unexpected(dp, shelf, slot, tag, src, dst, now)
         return
     tags = dp.tags

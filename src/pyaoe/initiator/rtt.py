@@ -18,14 +18,14 @@ class RttEstimator:
     2 x average + 8 x variation, which starts near 16 s and adapts slowly.
     """
 
-    __slots__ = ("_initial", "_max", "_min", "rto", "rttvar", "samples", "srtt")
+    __slots__ = ("initial_rto", "max_rto", "min_rto", "rto", "rttvar", "samples", "srtt")
 
     def __init__(self, initial_rto: float = 0.25, min_rto: float = 0.05, max_rto: float = 2.0) -> None:
         if not 0 < min_rto <= initial_rto <= max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
-        self._initial = initial_rto
-        self._min = min_rto
-        self._max = max_rto
+        self.initial_rto = initial_rto
+        self.min_rto = min_rto
+        self.max_rto = max_rto
         #: Smoothed round-trip time; None until the first sample.
         self.srtt: float | None = None
         self.rttvar = 0.0
@@ -34,7 +34,10 @@ class RttEstimator:
         self.rto = initial_rto
 
     def update(self, sample: float) -> None:
-        """Take one measured round trip (seconds); negative samples (clock trouble) are ignored."""
+        """Take one measured round trip (seconds); negative samples (clock trouble) are ignored.
+
+        The engine's fast path (InitiatorEngine.receive_frame) repeats this arithmetic inline.
+        """
         if sample < 0:
             return
         self.samples += 1
@@ -48,14 +51,14 @@ class RttEstimator:
 
     def _update_rto(self) -> None:
         srtt = self.srtt
-        rto = self._initial if srtt is None else srtt + 4 * self.rttvar
-        self.rto = min(self._max, max(self._min, rto))
+        rto = self.initial_rto if srtt is None else srtt + 4 * self.rttvar
+        self.rto = min(self.max_rto, max(self.min_rto, rto))
 
     def backoff(self, transmissions: int) -> float:
         """The timeout for a frame's ``transmissions``-th send: doubled per resend, capped."""
         if transmissions <= 1:
             return self.rto
-        return min(self._max, self.rto * (1 << min(transmissions - 1, 16)))
+        return min(self.max_rto, self.rto * (1 << min(transmissions - 1, 16)))
 
     def reset(self) -> None:
         """Forget every sample (revalidate does this, as the driver's cleanslate)."""

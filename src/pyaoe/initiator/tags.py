@@ -30,16 +30,17 @@ class TagAllocator:
     frames from ever sharing one, however long a frame waits.
     """
 
-    __slots__ = ("_next",)
+    __slots__ = ("next_tag",)
 
     def __init__(self, start: int = 1) -> None:
-        self._next = (start & TAG_MASK) or 1
+        #: The tag to try first next time (the fast path allocates from it inline, the same way).
+        self.next_tag = (start & TAG_MASK) or 1
 
     def allocate(self, in_use: Container[int] = ()) -> int:
-        tag = self._next
+        tag = self.next_tag
         while True:
             following = (tag + 1) & TAG_MASK or 1
             if tag not in in_use:
-                self._next = following
+                self.next_tag = following
                 return tag
             tag = following
