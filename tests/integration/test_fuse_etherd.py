@@ -201,6 +201,27 @@ def test_partitions_appear_after_revalidate(pyaoe_net: Net) -> None:
         assert [line.split()[0] for line in ours.splitlines()] == ["e1.2"]
 
 
+def test_revalidate_rereads_the_size_of_an_open_device(pyaoe_net: Net) -> None:
+    net = pyaoe_net
+    with running_initiator(net.lab, net.here.ifname) as daemon:
+        path = device_up(daemon)
+        held = os.open(path, os.O_RDONLY)  # open: a config answer alone does not re-identify
+        try:
+            net.target.stop()
+            with net.disk.open("r+b") as f:
+                f.truncate(DISK_SIZE + 32 * MiB)
+            args = ["1", "2", net.there.ifname, str(net.disk)]
+            with start_target(net.lab, net.there, args, listen=net.here):
+                assert os.stat(path).st_size == DISK_SIZE
+                result = cli("pyaoe.cli.aoe_revalidate", "--root", str(daemon.root), "e1.2")
+                assert result.returncode == 0, result.stderr
+                assert os.stat(path).st_size == DISK_SIZE + 32 * MiB
+                assert daemon.attr("e1.2", "size") == f"{(DISK_SIZE + 32 * MiB) // 512}\n"
+                assert os.pread(held, 4, DISK_SIZE + 32 * MiB - 4) == bytes(4)
+        finally:
+            os.close(held)
+
+
 # -- control files ------------------------------------------------------------------------------
 
 

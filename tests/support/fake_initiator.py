@@ -47,6 +47,8 @@ class _Device:
     payload: int = 1024
     flushes: int = 0
     writes: list[tuple[int, int]] = field(default_factory=list)
+    #: Stands for the IDENTIFY answer: a new object each time the device answers one.
+    identify: object = field(default_factory=object)
 
 
 class FakeInitiator:
@@ -160,6 +162,7 @@ class FakeInitiator:
         if name not in self._devices:
             raise DeviceUnavailable(f"no device {name}")
         self.calls.append(("revalidate", name))
+        self._devices[name].identify = object()  # answered at once
 
     def flush_devices(self, what: str = "") -> list[str]:
         self.calls.append(("flush", what))
@@ -211,7 +214,7 @@ class FakeInitiator:
             firmware_version=dev.firmware_version,
             sectors=dev.backend.size // 512,
             lba48=True,
-            identify=None,
+            identify=dev.identify,  # type: ignore[arg-type]
             open_count=dev.open_count,
             minor=dev.minor,
             targets=(),

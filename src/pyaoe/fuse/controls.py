@@ -21,6 +21,9 @@ __all__ = ["Controls", "TextHandle", "REVALIDATE_SCAN_TIMEOUT"]
 
 log = logging.getLogger("pyaoe.fuse")
 
+#: How long a revalidate write waits for the device's new IDENTIFY answer, and how often it looks.
+REVALIDATE_WAIT = 3.0
+REVALIDATE_POLL = 0.01
 #: How long a revalidate write waits for the partition table to be read again.
 REVALIDATE_SCAN_TIMEOUT = 10.0
 
@@ -73,12 +76,22 @@ class Controls:
         except ValueError:
             raise pyfuse3.FUSEError(errno.EINVAL) from None
         try:
+            before = await trio.to_thread.run_sync(self.service.device_info, name)
             await trio.to_thread.run_sync(self.service.revalidate, name)
         except (OSError, ValueError) as exc:
             log.debug("revalidate %s: %s", name, exc)
             raise pyfuse3.FUSEError(errno.EINVAL) from None
-        # Ours also reads the partition table again (the driver leaves that to BLKRRPART),
-        # before the write returns, so the new eX.YpN are there for the next command.
+        # Unlike the driver's, this write returns once the device answered its new IDENTIFY
+        # (or after REVALIDATE_WAIT): the new size is there for the next command. Each answer
+        # gives the device a new identify object, so identity tells a new answer from the old.
+        with trio.move_on_after(REVALIDATE_WAIT):
+            while True:
+                info = await trio.to_thread.run_sync(self.service.device_info, name)
+                if info.up and info.identify is not before.identify:
+                    self.devices.refresh(info)
+                    break
+                await trio.sleep(REVALIDATE_POLL)
+        # Ours also reads the partition table again (the driver leaves that to BLKRRPART).
         with trio.move_on_after(REVALIDATE_SCAN_TIMEOUT):
             await self.devices.rescan(name)
 

@@ -23,7 +23,7 @@ from pyaoe.fuse.errlog import ErrLog
 from pyaoe.fuse.partitions import SECTOR_SIZE, scan_partitions
 from pyaoe.fuse.service import FutureWaiter, InitiatorLike, Stopped
 from pyaoe.fuse.tree import Kind, Node, Removed, Tree
-from pyaoe.initiator import DeviceChanged, DeviceRemoved, DeviceUp, Diagnostic, InitiatorEvent
+from pyaoe.initiator import DeviceChanged, DeviceInfo, DeviceRemoved, DeviceUp, Diagnostic, InitiatorEvent
 
 __all__ = ["DeviceHandle", "DeviceTracker", "RESCAN_TIMEOUT"]
 
@@ -108,6 +108,11 @@ class DeviceTracker:
             log.info("%s: now %d sectors", name, sectors)
             self._start(self._invalidate_attributes, node.inode)
         self._start(self.rescan, name)
+
+    def refresh(self, info: DeviceInfo) -> None:
+        """Take a device's size from a fresh snapshot (revalidate), if it is in the tree."""
+        if info.name in self.tree.devices and info.sectors != self._sectors.get(info.name):
+            self._appear(info.name, info.sectors)
 
     async def forget(self, name: str) -> None:
         """Take the device and everything of it out of the tree; returns once the kernel has
