@@ -287,9 +287,10 @@ def run_measurements(options: BenchOptions, tools: BenchTools) -> Measurements:
             if not setup.direct:
                 _warm_cache(backing)
             for rnd in range(options.rounds):
-                # Alternate who goes first: drift in the machine's load hits both alike.
-                order = ["pyaoe", "vblade"] if rnd % 2 == 0 else ["vblade", "pyaoe"]
-                for kind in [*order, "null"]:
+                # Rotate who goes first (the no-op too): drift in the machine's load hits all alike.
+                kinds = ["pyaoe", "vblade", "null"]
+                order = kinds[rnd % 3 :] + kinds[: rnd % 3]
+                for kind in order:
                     log.info("%s, round %d/%d: %s target", setup.describe(), rnd + 1, options.rounds, kind)
                     _measure_target(run, kind, api_reason is None, fuse_reason is None)
     out.loadavg.append(_loadavg())
