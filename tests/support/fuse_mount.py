@@ -45,7 +45,7 @@ class MountedTree:
 
 @contextlib.contextmanager
 def mounted_tree(service: Any, root: Path, timeout: float = 10.0) -> Iterator[MountedTree]:
-    prepare_mount_point(root)
+    made = prepare_mount_point(root)
     ready = threading.Event()
     box: dict[str, Any] = {}
 
@@ -74,6 +74,9 @@ def mounted_tree(service: Any, root: Path, timeout: float = 10.0) -> Iterator[Mo
         thread.join(timeout)
         if os.path.ismount(root):
             subprocess.run(["umount", "-l", str(root)], check=False)
+        if made:
+            with contextlib.suppress(OSError):
+                root.rmdir()
         if thread.is_alive():
             raise AssertionError("the file system thread did not end")
         if "error" in box:
