@@ -3,11 +3,13 @@ point) is one `pyaoe initiator: ...` line on stderr and exit 1, and leaves nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,7 +96,7 @@ def test_syslog(tmp_path: Path) -> None:
         (dev / name).touch()
     log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     log.bind(str(dev / "log"))
-    log.settimeout(10)
+    log.settimeout(0.5)
     root = f"/run/aoe-sl{os.getpid()}"
     script = (
         f"mount --bind /dev/null {dev}/null && mount --bind /dev/fuse {dev}/fuse && "
@@ -107,14 +109,21 @@ def test_syslog(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    messages: list[str] = []
+
+    def wait_for_message(text: str) -> None:
+        deadline = time.monotonic() + 30
+        while not any(text in m for m in messages):
+            assert time.monotonic() < deadline, f"no {text!r} in {messages}"
+            assert proc.poll() is None or text == "stopped by SIGTERM", proc.communicate()
+            with contextlib.suppress(TimeoutError):
+                messages.append(log.recv(4096).decode().rstrip("\0"))
+
     try:
-        messages: list[str] = []
-        while not any("serving the AoE initiator's tree" in m for m in messages):
-            messages.append(log.recv(4096).decode().rstrip("\0"))
+        wait_for_message("serving the AoE initiator's tree")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
-        while not any("stopped by SIGTERM" in m for m in messages):
-            messages.append(log.recv(4096).decode().rstrip("\0"))
+        wait_for_message("stopped by SIGTERM")
         assert proc.stderr is not None and proc.stderr.read() == ""
         assert all(f"pyaoe-initiator[{proc.pid}]: " in m for m in messages), messages
         assert not Path(root).exists()
