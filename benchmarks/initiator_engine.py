@@ -3,8 +3,9 @@
 Run: .venv/bin/python benchmarks/initiator_engine.py [--mtu 1500] [--write] [--requests 256] [--repeat 5]
 Prints frames per second of engine work: CPU time of this thread (so other processes on the
 machine matter less), the stub target's time subtracted; the best and the median of the repeats.
-With --views the answers reach the engine as memoryview slices of one reused receive buffer,
-as the I/O service hands them over (recvmmsg buffers); by default they are bytes objects.
+With --views the answers reach the engine as memoryview slices of reused receive buffers, a
+batch at a time, as the I/O service hands them over from recvmmsg; with --batch the same
+buffers go to receive_frames() with their lengths; by default each answer is a bytes object.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ TARGET_MAC = bytes.fromhex("0200000000aa")
 REQUEST_SIZE = 1 << 20
 IDENTIFY = build_identify(1 << 30)
 PAYLOAD = bytes(9000)
+#: Frames per recvmmsg batch in the I/O service (service.initiator_ports.BATCH).
+RX_BATCH = 64
 clock = time.thread_time
 
 
@@ -65,8 +68,8 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
     """One run: (frames answered, engine CPU seconds, payload bytes per frame)."""
     engine = ready_engine(args.mtu)
     data = bytes(REQUEST_SIZE)
-    # Receive buffers, as recvmmsg fills them (one per frame of a batch).
-    rx = [memoryview(bytearray(args.mtu + 64)) for _ in range(args.depth * REQUEST_SIZE // 512)]
+    # Receive buffers, as the I/O service's recvmmsg fills them (a batch at a time).
+    rx = [memoryview(bytearray(args.mtu + 64)) for _ in range(RX_BATCH)]
     now = 1.0
     frames = submitted = done = in_flight = 0
     stub = 0.0
@@ -83,15 +86,20 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
         sent = engine.frames_to_send(now)
         t0 = clock()
         replies = [answer(frame) for _, frame in sent]
-        if args.views:
-            lengths = []
-            for i, reply in enumerate(replies):
-                rx[i][: len(reply)] = reply
-                lengths.append(len(reply))
         stub += clock() - t0
-        if args.views:
-            for i, length in enumerate(lengths):
-                engine.receive_frame(rx[i][:length], "eth0", now)
+        if args.views or args.batch:
+            for first in range(0, len(replies), RX_BATCH):
+                t0 = clock()
+                lengths = []
+                for i, reply in enumerate(replies[first : first + RX_BATCH]):
+                    rx[i][: len(reply)] = reply
+                    lengths.append(len(reply))
+                stub += clock() - t0
+                if args.batch:
+                    engine.receive_frames(rx, "eth0", now, lengths)
+                else:
+                    for i, length in enumerate(lengths):
+                        engine.receive_frame(rx[i][:length], "eth0", now)
         else:
             for reply in replies:
                 engine.receive_frame(reply, "eth0", now)
@@ -116,6 +124,11 @@ def main() -> None:
     parser.add_argument(
         "--views", action="store_true", help="answers as memoryview slices of a reused buffer"
     )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="as --views, through receive_frames(buffers, ifname, now, lengths)",
+    )
     args = parser.parse_args()
 
     results = [run(args) for _ in range(args.repeat)]
@@ -123,7 +136,8 @@ def main() -> None:
     per_frame = sorted(elapsed / count for count, elapsed, _ in results)
     best, median = per_frame[0], statistics.median(per_frame)
     print(
-        f"MTU {args.mtu} {'write' if args.write else 'read'}{' views' if args.views else ''}: "
+        f"MTU {args.mtu} {'write' if args.write else 'read'}{' views' if args.views else ''}"
+        f"{' batch' if args.batch else ''}: "
         f"{frames} frames x {args.repeat} runs, engine CPU time per frame (send + answer): "
         f"best {best * 1e6:.2f} us = {1 / best:,.0f} frames/s = {payload / best / 1e6:,.0f} MB/s; "
         f"median {median * 1e6:.2f} us = {1 / median:,.0f} frames/s"

@@ -25,6 +25,11 @@ How a driver loop uses it (one thread; ``now`` is time.monotonic() taken by the 
         while (event := engine.next_event()) is not None:
             dispatch(event)
 
+Frames read in batches (recvmmsg) can go in with one call, which saves the engine a call and
+the caller a slice per frame: ``engine.receive_frames(buffers, ifname, now, lengths)`` takes
+frame i as buffers[i][:lengths[i]] for each length given, exactly as receive_frame() would
+one by one; the engine keeps no reference to the buffers.
+
 Call frames_to_send() after every receive_frame(), submit_*(), handle_timer(), discover(),
 revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). The
 timer may lie in the past (at start-up it is 0.0): then call handle_timer() at once; the first

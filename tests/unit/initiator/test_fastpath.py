@@ -8,6 +8,7 @@ matched and every target's window, round-trip estimate and counters must come ou
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import InitiatorConfig, InitiatorEngine, RequestDone, RequestFailed
 from pyaoe.initiator import datapath as datapath_module
+from pyaoe.initiator.receive import FrameInput
 from pyaoe.storage.memory import MemoryBackend
 from pyaoe.target import Export, ExportConfig, TargetEngine
 from pyaoe.testing import INITIATOR_MAC, EnginePair, FakeClock, LossyWire, engine_pair
@@ -111,7 +113,7 @@ def workload(pair: EnginePair, seed: int, rounds: int) -> None:
 def recorded_run(scenario: Scenario, fast: bool) -> tuple[list[Any], int]:
     """The scenario's whole trace, and how many frames went through the general receive code."""
     trace: list[Any] = []
-    counts = {"general": 0}
+    counts = {"general": 0, "received": 0}
     with pytest.MonkeyPatch.context() as patch:
         if not fast:
             patch.setattr(datapath_module, "send_data_frames", lambda dp, request, now: None)
@@ -144,7 +146,8 @@ def instrument(pair: EnginePair, trace: list[Any], counts: dict[str, int], fast:
     """Record frames sent and the timer after each frame received; route input as told."""
     initiator = pair.initiator
     frames_to_send = initiator.frames_to_send
-    receive = initiator.receive_frame if fast else initiator._receive_general
+    receive_one = initiator.receive_frame if fast else initiator._receive_general
+    receive_many = initiator.receive_frames
     checked = initiator._receive_checked
 
     def sending(now: float) -> list[tuple[str, bytes]]:
@@ -153,9 +156,19 @@ def instrument(pair: EnginePair, trace: list[Any], counts: dict[str, int], fast:
         return out
 
     def receiving(frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
-        # A view of a buffer that is reused at once, as the I/O service hands frames over.
-        buffer = bytearray(frame)
-        receive(memoryview(buffer), ifname, now)
+        # In a buffer that is reused at once, as the I/O service hands frames over; the fast
+        # run takes them in turn through receive_frame, and through receive_frames, in a
+        # buffer longer than the frame (with junk after it) or exactly as long.
+        buffer = bytearray(frame) + b"\xa5" * (counts["received"] % 3) * 100
+        view = memoryview(buffer)
+        turn = counts["received"] % 3
+        counts["received"] += 1
+        if not fast or turn == 0:
+            receive_one(view[: len(frame)], ifname, now)
+        elif turn == 1:
+            receive_many([view], ifname, now, [len(frame)])
+        else:
+            receive_many([view[: len(frame)]], ifname, now)
         buffer[:] = bytes(len(buffer))
         trace.append((initiator.get_timer(), internal_state(initiator)))
 
@@ -293,3 +306,81 @@ def test_fast_paths_give_the_same_frames_events_and_state_as_the_general_code(
     assert fast == general
     # The fast path did carry the answers (most of them), and the general code got the rest.
     assert 0 < fast_count < general_count / 2
+
+
+def batched_run(seed: int, fast: bool, mtu: int) -> list[Any]:
+    """An initiator and a target in lock step: each burst of frames is answered (answers
+    damaged, doubled, dropped and shuffled at random) and the answers arrive as one batch."""
+    rng = random.Random(seed)
+    backend = MemoryBackend(SIZE)
+    answerer = DamagingTarget(target(backend, mtu=mtu), seed, rate=0.003)
+    initiator = InitiatorEngine(InitiatorConfig(discover_interval=0), {"eth0": (INITIATOR_MAC, mtu)})
+    trace: list[Any] = []
+    buffers = [memoryview(bytearray(mtu + 100)) for _ in range(200)]
+    now = 0.0
+    pending: list[int] = []
+    for step in range(400):
+        if step > 10 and len(pending) < 4 and initiator.devices()[0].up:
+            offset = rng.randrange(0, SIZE - 65536, 512)
+            size = rng.choice([512, 4096, 16384, 65536])
+            if rng.random() < 0.5:
+                pending.append(initiator.submit_write("e1.0", offset, rng.randbytes(size), now))
+            else:
+                pending.append(initiator.submit_read("e1.0", offset, size, now))
+        timer = initiator.get_timer()
+        if timer is not None and timer <= now:
+            initiator.handle_timer(now)
+        sent = initiator.frames_to_send(now)
+        trace.append(sent)
+        answers = [a for _, frame in sent if rng.random() > 0.02 for a in answerer.handle_frame(frame, now)]
+        rng.shuffle(answers) if rng.random() < 0.2 else None
+        now += 0.001
+        if fast:
+            for i, answer in enumerate(answers):
+                buffers[i][: len(answer)] = answer
+                buffers[i][len(answer) :] = b"\xa5" * (len(buffers[i]) - len(answer))
+            initiator.receive_frames(buffers, "eth0", now, [len(a) for a in answers])
+        else:
+            for answer in answers:
+                initiator._receive_general(answer, "eth0", now)
+        trace.append((initiator.get_timer(), internal_state(initiator)))
+        while (event := initiator.next_event()) is not None:
+            if isinstance(event, RequestDone | RequestFailed):
+                pending.remove(event.request_id)
+            trace.append(
+                ("done", event.request_id, bytes(event.data))
+                if isinstance(event, RequestDone) and event.data
+                else event
+            )
+        now = max(now, min(initiator.get_timer() or now, now + 0.05))
+    trace += [initiator.counters, initiator.devices(), bytes(backend.buffer)]
+    return trace
+
+
+@pytest.mark.parametrize("mtu", [1500, 9000])
+def test_a_batch_through_receive_frames_does_what_the_frames_one_by_one_do(mtu: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datapath_module, "send_data_frames", lambda dp, request, now: None)
+        general = batched_run(8, fast=False, mtu=mtu)
+    fast = batched_run(8, fast=True, mtu=mtu)
+    assert fast == general
+    done = [e for e in fast if isinstance(e, RequestDone) or (isinstance(e, tuple) and e[0] == "done")]
+    failed = [e for e in fast if isinstance(e, RequestFailed)]
+    assert len(done) > 20 and failed
+
+
+def fast_block(function: Callable[..., Any]) -> list[str]:
+    """The fast path's lines in a receive function, without comments and indentation."""
+    source = inspect.getsource(function)
+    block = source[source.index("if length >= ATA_HLEN:") : source.index("self._receive_checked(")]
+    lines = [line.strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_receive_frame_and_receive_frames_share_one_fast_path() -> None:
+    # Written out twice to save a call per frame: the two must not drift apart.
+    single = fast_block(FrameInput.receive_frame)
+    batch = fast_block(FrameInput.receive_frames)
+    assert len(single) > 50
+    assert single[-1] == "return" and batch[-1] == "continue"
+    assert single[:-1] == batch[:-1]
