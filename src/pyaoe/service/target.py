@@ -93,7 +93,7 @@ class TargetService:
         """Tell running initiators about every export (vblade's start-up announcement)."""
         for port in self._ports:
             for frame in port.engine.announcements():
-                port.sock.send(frame)
+                self._send(port, frame)
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -114,12 +114,16 @@ class TargetService:
             # Linux initiator's queries are 32 bytes, unpadded on veth and tap.
             port.engine.mtu = port.sock.refresh_mtu()
         for reply in port.engine.handle_frame(view[:n], time.monotonic()):
-            try:
-                port.sock.send(reply)
-            except OSError as exc:
-                # A full queue (ENOBUFS) or a reply the MTU no longer takes (EMSGSIZE) loses one
-                # reply, as a lost frame would; the initiator retransmits. Serving goes on.
-                log.warning("%s: reply of %d bytes not sent: %s", port.sock.ifname, len(reply), exc)
+            self._send(port, reply)
+
+    @staticmethod
+    def _send(port: _Port, frame: bytes) -> None:
+        try:
+            port.sock.send(frame)
+        except OSError as exc:
+            # A full queue (ENOBUFS) or a frame the MTU no longer takes (EMSGSIZE) loses one
+            # frame, as the wire could; initiators retransmit and rediscover. Serving goes on.
+            log.warning("%s: frame of %d bytes not sent: %s", port.sock.ifname, len(frame), exc)
 
     def _serve_one(self, port: _Port) -> None:
         buf = bytearray(_RECV_BUFFER)
