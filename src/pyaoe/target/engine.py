@@ -18,6 +18,7 @@ from pyaoe.protocol import (
     BROADCAST_SHELF,
     BROADCAST_SLOT,
     CONFIG_HLEN,
+    ETH_HLEN,
     MASK_HLEN,
     RESERVE_HLEN,
     AoeError,
@@ -223,13 +224,16 @@ class TargetEngine:
         """An error response: R and E set, and the request's fixed argument echoed back.
 
         Built from raw bytes so that a frame whose argument cannot be decoded is still answered;
-        write data is not echoed, while an unknown command is echoed whole, as vblade does.
+        write data is not echoed, while an unknown command is echoed whole (up to the MTU), as
+        vblade does.
         The list or string after the fixed argument is not echoed either, so its count is
         zeroed: a reply must decode even when the request's count was the bad argument.
         """
         export.counters.aoe_errors += 1
         rheader = reply_header(header, self.mac, export.config.shelf, export.config.slot, error)
-        end = _FIXED_LENGTH.get(header.command, len(frame))
+        # An unknown command is echoed whole, but never past the MTU: a larger reply could not
+        # be sent (a frame that big arrives only when the MTU shrank since).
+        end = _FIXED_LENGTH.get(header.command, ETH_HLEN + self.mtu)
         buf = bytearray(max(AOE_HLEN, min(end, len(frame))))
         buf[AOE_HLEN:] = frame[AOE_HLEN : len(buf)]
         for offset in _COUNT_FIELDS.get(header.command, ()):

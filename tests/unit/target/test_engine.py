@@ -460,3 +460,15 @@ def test_error_replies_to_a_bad_count_decode(frame):
     assert reply.header.is_error
     assert reply.header.error in (AoeError.BAD_ARGUMENT, AoeError.UNSUPPORTED_VERSION)
     assert export.state == ExportState()
+
+
+@pytest.mark.parametrize("mtu", [1500, 9000])
+def test_an_unknown_command_is_echoed_no_further_than_the_mtu(mtu):
+    """Found by the fuzzer: a frame larger than the MTU (it arrives after the MTU shrank) was
+    echoed whole, a reply the interface cannot send."""
+    engine = make_engine(make_export(), mtu=mtu)
+    frame = request(4, bytes(range(256)) * 40)
+    (raw,) = engine.handle_frame(frame)
+    assert len(raw) == mtu + 14
+    assert raw[AOE_HLEN:] == frame[AOE_HLEN : mtu + 14]
+    assert raw[14] & 0x04 and raw[15] == AoeError.UNRECOGNIZED_COMMAND
