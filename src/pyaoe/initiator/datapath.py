@@ -309,7 +309,6 @@ class DataPath:
         if len(tags) > _TAGS_KEPT:
             self.tags.pop(tags.pop(0), None)
         self.tags[tag] = (frame, target, now)
-        frame.sent = now
         frame.transmissions += 1
         frame.tries += 1
         frame.state = FrameState.IN_FLIGHT

@@ -139,7 +139,6 @@ def send_data_frames(dp: DataPath, request: Request, now: float) -> bool | None:
         frame.ifname = ifname
         frame.tag = tag
         frame.tags = [tag]
-        frame.sent = now
         frame.first_sent = now
         frame.target_since = now
         frame.transmissions = 1

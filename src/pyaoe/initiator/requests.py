@@ -192,7 +192,6 @@ class Frame:
         "lba_registers",
         "nsect",
         "request",
-        "sent",
         "state",
         "tag",
         "tags",
@@ -229,7 +228,6 @@ class Frame:
         self.tag = 0
         #: Every tag this frame was sent with (an answer to an older one still counts).
         self.tags: list[int] = []
-        self.sent = 0.0
         self.first_sent = 0.0
         #: When the current target got it (for scorn: how long this target kept it unanswered).
         self.target_since = 0.0

@@ -44,91 +44,129 @@ class Timer:
         self.deadline = NEVER
 
 
+class _Run(Generic[T]):
+    """Items queued in the FIFO with one deadline, in the order they were scheduled."""
+
+    __slots__ = ("cursor", "items", "seq", "when")
+
+    def __init__(self, when: float, seq: int, items: list[T]) -> None:
+        self.when = when
+        #: Numbered once for all its items: they were all queued before any item that has a
+        #: higher number and the same time (the heap only takes times earlier than the last
+        #: run's, and only the last run grows).
+        self.seq = seq
+        self.items = items
+        #: Items before this one were popped or went stale.
+        self.cursor = 0
+
+
 class TimerQueue(Generic[T]):
     """Items keyed by their deadlines, popped earliest first (ties: first scheduled first).
 
-    Frame timeouts are mostly scheduled in rising order (now + RTO), so an entry not earlier
-    than the last one queued goes to the end of a FIFO (no heap push); the rest go to a
-    heap. Both hold (when, seq, item) and are merged when read.
+    Frame timeouts are mostly scheduled in rising order (now + RTO), and a burst of frames
+    shares one deadline: such items join a run at the end of a FIFO (one list append each,
+    no heap push, no entry of their own); an item earlier than the FIFO's last run goes to
+    a heap of (when, seq, item). The two are merged when read.
     """
 
-    __slots__ = ("_fifo", "_heap", "_last", "_seq")
+    __slots__ = ("_fifo", "_heap", "_seq")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, T]] = []
-        self._fifo: deque[tuple[float, int, T]] = deque()
-        #: The time of the FIFO's last entry (-inf when it is empty).
-        self._last = -NEVER
+        self._fifo: deque[_Run[T]] = deque()
         self._seq = count()
 
     def schedule(self, item: T, when: float) -> None:
         """Set ``item.deadline`` to ``when`` and queue it; an earlier entry for it goes stale."""
         item.deadline = when
-        if when != NEVER:
-            if when >= self._last:
-                self._fifo.append((when, next(self._seq), item))
-                self._last = when
-            else:
-                heapq.heappush(self._heap, (when, next(self._seq), item))
+        if when == NEVER:
+            return
+        fifo = self._fifo
+        last = fifo[-1].when if fifo else -NEVER
+        if when == last:
+            fifo[-1].items.append(item)
+        elif when > last:
+            fifo.append(_Run(when, next(self._seq), [item]))
+        else:
+            heapq.heappush(self._heap, (when, next(self._seq), item))
 
     def schedule_run(self, items: Sequence[T], when: float) -> None:
         """schedule(item, when) for each of ``items``, in order (one call for a burst of frames)."""
-        seq = self._seq
-        if when >= self._last:
-            append = self._fifo.append
-            for item in items:
-                item.deadline = when
-                append((when, next(seq), item))
-            if items:
-                self._last = when
-        else:
+        if not items:
+            return
+        fifo = self._fifo
+        if when == NEVER or (fifo and when < fifo[-1].when):
             for item in items:
                 self.schedule(item, when)
+            return
+        for item in items:
+            item.deadline = when
+        if fifo and when == fifo[-1].when:
+            fifo[-1].items.extend(items)
+        else:
+            fifo.append(_Run(when, next(self._seq), list(items)))
 
     @staticmethod
     def cancel(item: T) -> None:
         item.deadline = NEVER
 
-    def _first(self) -> tuple[float, int, T] | None:
-        """The earliest live entry (stale ones in front are dropped), not removed."""
+    def _front(self, limit: float) -> tuple[float, int, T] | _Run[T] | None:
+        """The first live entry due by ``limit``: a heap entry, or a run whose item at its
+        cursor is it. Stale entries are dropped only when they come first, as one heap
+        ordered by (time, sequence) would drop them (an item moved back to the time of a
+        stale entry makes it live again)."""
         heap = self._heap
-        while heap:
-            entry = heap[0]
-            if entry[2].deadline == entry[0]:
-                break
-            heapq.heappop(heap)
         fifo = self._fifo
-        while fifo:
-            entry = fifo[0]
-            if entry[2].deadline == entry[0]:
-                break
-            fifo.popleft()
-        else:
-            self._last = -NEVER
-        if not heap:
-            return fifo[0] if fifo else None
-        if not fifo:
-            return heap[0]
-        return heap[0] if heap[0] < fifo[0] else fifo[0]
+        while True:
+            run = fifo[0] if fifo else None
+            top = heap[0] if heap else None
+            if run is not None and (top is None or (run.when, run.seq) < (top[0], top[1])):
+                # The whole run comes first (its items share a place): skip its stale items.
+                when = run.when
+                if when > limit:
+                    return None
+                items = run.items
+                cursor = run.cursor
+                end = len(items)
+                while cursor < end and items[cursor].deadline != when:
+                    cursor += 1
+                run.cursor = cursor
+                if cursor < end:
+                    return run
+                fifo.popleft()
+            elif top is not None:
+                if top[0] > limit:
+                    return None
+                if top[2].deadline == top[0]:
+                    return top
+                heapq.heappop(heap)
+            else:
+                return None
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline, or None."""
-        entry = self._first()
-        return None if entry is None else entry[0]
+        first = self._front(NEVER)
+        if first is None:
+            return None
+        return first.when if isinstance(first, _Run) else first[0]
 
     def pop_due(self, now: float) -> list[T]:
         """Remove and return, earliest first, every live item due at ``now`` (their deadlines
         become NEVER; reschedule to keep them)."""
         due = []
-        while (entry := self._first()) is not None and entry[0] <= now:
-            if self._heap and entry is self._heap[0]:
-                heapq.heappop(self._heap)
+        while (first := self._front(now)) is not None:
+            if isinstance(first, _Run):
+                item = first.items[first.cursor]
+                first.cursor += 1
+                if first.cursor == len(first.items):
+                    self._fifo.popleft()
             else:
-                self._fifo.popleft()
-            item = entry[2]
+                heapq.heappop(self._heap)
+                item = first[2]
             item.deadline = NEVER
             due.append(item)
         return due
 
     def __len__(self) -> int:
-        return len(self._heap) + len(self._fifo)
+        """Entries queued, stale ones included."""
+        return len(self._heap) + sum(len(run.items) - run.cursor for run in self._fifo)
