@@ -164,7 +164,11 @@ class TargetEngine:
     ) -> bytes | None:
         state = export.state
         counters = export.counters
-        if state.mask_list and header.src not in state.mask_list:
+        if (
+            state.mask_list
+            and header.src not in state.mask_list
+            and not (header.command in _ADMIN_COMMANDS and header.src in export.config.admin_macs)
+        ):
             counters.dropped += 1
             return None
         counters.requests += 1
@@ -243,6 +247,9 @@ class TargetEngine:
         return pad_frame(buf)
 
 
+#: What a listed administrator (ExportConfig.admin_macs) may always send, even from outside the
+#: mask list: an administrator who masks the target to its clients must keep managing it.
+_ADMIN_COMMANDS = frozenset((Command.MAC_MASK_LIST, Command.RESERVE_RELEASE))
 #: Where each known command's fixed argument ends.
 _FIXED_LENGTH: dict[int, int] = {
     Command.ATA: ATA_HLEN,

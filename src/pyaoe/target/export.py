@@ -45,8 +45,8 @@ class ExportConfig:
     model: str = "pyaoe AoE target"
     serial: str = ""
     firmware: str = "pyaoe"
-    #: When set, only these MACs may edit the mask list and the reserve list (vblade lets the
-    #: first host that speaks lock everyone out).
+    #: When set, only these MACs may edit the mask list and the reserve list, and they may do so
+    #: even from outside the mask list (vblade lets the first host that speaks lock everyone out).
     admin_macs: frozenset[bytes] = frozenset()
     #: Report a volatile write cache in IDENTIFY (false with synchronous writes, vblade -s).
     write_cache: bool = True

@@ -395,3 +395,23 @@ def test_an_unknown_rcmd_is_error_2(rcmd):
     error, _arg = reserve_reply(engine, ReserveArg(rcmd=rcmd, macs=(HOST_B,)))
     assert error == AoeError.BAD_ARGUMENT
     assert export.state.reserve_list == []
+
+
+def test_an_admin_outside_the_mask_list_still_manages_it():
+    """An admin who masks the target to its clients is not locked out of managing it: its mask
+    and reserve commands pass the mask list (its I/O does not)."""
+    export, engine = admin_setup()
+    error, arg = mask_reply(engine, edit((DirectiveCommand.ADD, HOST_A)), src=HOST_C)
+    assert arg.merror == 0 and export.state.mask_list == [HOST_A]
+    error, arg = mask_reply(engine, edit((DirectiveCommand.ADD, HOST_B)), src=HOST_C)
+    assert arg.merror == 0 and export.state.mask_list == [HOST_A, HOST_B]
+    error, arg = reserve_reply(engine, ReserveArg(rcmd=ReserveCommand.FORCE_SET, macs=(HOST_B,)), src=HOST_C)
+    assert error == 0 and export.state.reserve_list == [HOST_B]
+    no_reply(engine, ata(AtaCommand.READ_SECTORS, 0, 1, src=HOST_C))
+    no_reply(engine, config(ConfigArg(), src=HOST_C))
+    # Without an admin list nobody is exempt (vblade): outsiders are ignored, edits included.
+    export = make_export(state=ExportState(mask_list=[HOST_A]))
+    engine = make_engine(export)
+    no_reply(engine, mask(edit((DirectiveCommand.ADD, HOST_C)), src=HOST_C))
+    no_reply(engine, reserve(ReserveArg(rcmd=ReserveCommand.FORCE_SET, macs=(HOST_C,)), src=HOST_C))
+    assert export.state == ExportState(mask_list=[HOST_A])
