@@ -142,7 +142,9 @@ class TargetEngine:
             try:
                 arg = decode_arg(header.command, frame)
             except FrameError as exc:
-                arg_error = exc
+                # Without its traceback: kept in a local, it would tie this frame to itself in
+                # a reference cycle, garbage for the collector on every undecodable frame.
+                arg_error = exc.with_traceback(None)
         replies = []
         for export in exports:
             try:

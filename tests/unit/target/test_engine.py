@@ -6,6 +6,8 @@ No sockets: frames are built with the codec and fed to handle_frame(); MemoryBac
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -472,3 +474,22 @@ def test_an_unknown_command_is_echoed_no_further_than_the_mtu(mtu):
     assert len(raw) == mtu + 14
     assert raw[AOE_HLEN:] == frame[AOE_HLEN : mtu + 14]
     assert raw[14] & 0x04 and raw[15] == AoeError.UNRECOGNIZED_COMMAND
+
+
+def test_undecodable_frames_leave_no_garbage_cycles():
+    """Found by the fuzzer's memory check: the decode error kept in a local tied each bad frame
+    to its own traceback, cyclic garbage (with a view of the receive buffer) until a collection."""
+    engine = make_engine(make_export())
+    bad = [
+        _with_count(config(ConfigArg(ccmd=ConfigCommand.SET)), 30, (1280).to_bytes(2, "big")),
+        _with_count(mask(MaskArg(mcmd=MaskCommand.EDIT)), 27, bytes((32,))),
+    ]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            for frame in bad:
+                assert len(engine.handle_frame(memoryview(bytearray(frame)))) == 1
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
