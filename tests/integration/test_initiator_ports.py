@@ -85,7 +85,12 @@ def test_answers_come_in_whole_and_filtered(pair: tuple[Lab, Link, Link]) -> Non
         assert poller.poll(5000)
         received: list[tuple[bytes, str]] = []
         while len(received) < len(mine) + 1 and poller.poll(1000):
-            port.receive(lambda view, ifname, now: received.append((bytes(view), ifname)), 0.0)
+            port.receive(
+                lambda buffers, ifname, now, lengths: received.extend(
+                    (bytes(buffers[i][:n]), ifname) for i, n in enumerate(lengths)
+                ),
+                0.0,
+            )
         assert received == [(f, here.ifname) for f in [*mine, broadcast]]
         assert port.receive(lambda *args: None, 0.0) == 0
     finally:

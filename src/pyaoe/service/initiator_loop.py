@@ -324,7 +324,7 @@ class InitiatorService:
         poll = self._poller.poll
         monotonic = time.monotonic
         ports_by_fd = self._ports_by_fd
-        receive = engine.receive_frame
+        receive = engine.receive_frames
         wake_fd = self._wake_fd
         link_fd = self._link_watch.fileno() if self._link_watch else -1
         while not self._stop_requested:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyaoe.net.bpf import initiator_filter
@@ -17,9 +17,21 @@ from pyaoe.net.interfaces import NoSuchInterfaceError, aoe_interfaces
 from pyaoe.net.mmsg import MSG_DONTWAIT, MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
 
-__all__ = ["InterfaceFacts", "Port", "LinkWatch", "scan_interfaces", "open_port", "BATCH", "SOCKET_BUFFER"]
+__all__ = [
+    "BatchHandler",
+    "InterfaceFacts",
+    "Port",
+    "LinkWatch",
+    "scan_interfaces",
+    "open_port",
+    "BATCH",
+    "SOCKET_BUFFER",
+]
 
 log = logging.getLogger(__name__)
+
+#: What takes a received batch: InitiatorEngine.receive_frames(buffers, ifname, now, lengths).
+BatchHandler = Callable[[Sequence[memoryview], str, float, list[int]], None]
 
 #: Frames per recvmmsg/sendmmsg call.
 BATCH = 64
@@ -99,8 +111,10 @@ class Port:
         self.recv = self.batch.recv
         self._send = self.sock.send
 
-    def receive(self, handle: Callable[[memoryview, str, float], None], now: float) -> int:
-        """Give every queued frame to ``handle(frame, ifname, now)``; returns how many there were."""
+    def receive(self, handle: BatchHandler, now: float) -> int:
+        """Give every queued frame to ``handle(buffers, ifname, now, lengths)``, a batch at a
+        time (frame i is buffers[i][:lengths[i]], valid during the call only: the buffers are
+        reused); returns how many frames there were."""
         total = 0
         buffers = self.buffers
         ifname = self.ifname
@@ -113,8 +127,7 @@ class Port:
                 return total
             if not n:
                 return total
-            for i, length in enumerate(lengths(n)):
-                handle(buffers[i][:length], ifname, now)
+            handle(buffers, ifname, now, lengths(n))
             total += n
             if n < BATCH:
                 return total
