@@ -6,6 +6,7 @@ machine matter less), the stub target's time subtracted; the best and the median
 With --views the answers reach the engine as memoryview slices of reused receive buffers, a
 batch at a time, as the I/O service hands them over from recvmmsg; with --batch the same
 buffers go to receive_frames() with their lengths; by default each answer is a bytes object.
+With --into, reads go to the caller's (reused) buffers through submit_read_into().
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
     """One run: (frames answered, engine CPU seconds, payload bytes per frame)."""
     engine = ready_engine(args.mtu)
     data = bytes(REQUEST_SIZE)
+    # The caller's buffers for --into, one per request in flight, reused.
+    targets = [bytearray(REQUEST_SIZE) for _ in range(args.depth + 1)] if args.into else []
     # Receive buffers, as the I/O service's recvmmsg fills them (a batch at a time).
     rx = [memoryview(bytearray(args.mtu + 64)) for _ in range(RX_BATCH)]
     now = 1.0
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
             offset = (submitted % 64) * REQUEST_SIZE
             if args.write:
                 engine.submit_write("e1.0", offset, data, now)
+            elif args.into:
+                engine.submit_read_into("e1.0", offset, targets[submitted % len(targets)], now)
             else:
                 engine.submit_read("e1.0", offset, REQUEST_SIZE, now)
             submitted += 1
@@ -129,6 +134,9 @@ def main() -> None:
         action="store_true",
         help="as --views, through receive_frames(buffers, ifname, now, lengths)",
     )
+    parser.add_argument(
+        "--into", action="store_true", help="reads with submit_read_into(), into reused buffers"
+    )
     args = parser.parse_args()
 
     results = [run(args) for _ in range(args.repeat)]
@@ -137,7 +145,7 @@ def main() -> None:
     best, median = per_frame[0], statistics.median(per_frame)
     print(
         f"MTU {args.mtu} {'write' if args.write else 'read'}{' views' if args.views else ''}"
-        f"{' batch' if args.batch else ''}: "
+        f"{' batch' if args.batch else ''}{' into' if args.into else ''}: "
         f"{frames} frames x {args.repeat} runs, engine CPU time per frame (send + answer): "
         f"best {best * 1e6:.2f} us = {1 / best:,.0f} frames/s = {payload / best / 1e6:,.0f} MB/s; "
         f"median {median * 1e6:.2f} us = {1 / median:,.0f} frames/s"

@@ -27,7 +27,7 @@ from pyaoe.initiator.timers import NEVER, Timer, TimerKind, TimerQueue
 from pyaoe.initiator.wire import build_ata_request
 from pyaoe.protocol import SECTOR_SIZE, AtaCommand, AtaFlag, lba_register
 
-__all__ = ["DataPath", "Counters", "format_stamp"]
+__all__ = ["DataPath", "Counters", "format_stamp", "read_result"]
 
 _WRITE_FLAG = int(AtaFlag.WRITE)
 _EXT_FLAG = int(AtaFlag.EXTENDED)
@@ -52,6 +52,17 @@ class Counters:
     ignored: int = 0
     #: Config replies refused (broadcast or all-ones shelf, static-minor limits).
     refused_configs: int = 0
+
+
+def read_result(request: Request) -> memoryview:
+    """A finished read's bytes, read-only: in the caller's buffer for submit_read_into."""
+    data = memoryview(request.buf)[request.skip : request.skip + request.length]
+    into = request.into
+    if into is None:
+        return data.toreadonly()
+    if into is not request.buf:
+        into[:] = data
+    return into.toreadonly()
 
 
 def format_stamp(now: float) -> str:
@@ -90,8 +101,15 @@ class DataPath:
         self._next_request_id = 1
 
     # -- requests --------------------------------------------------------------------------
-    def new_request(self, kind: RequestKind, device: Device, offset: int, length: int) -> Request:
-        request = Request(self._next_request_id, kind, device, offset, length)
+    def new_request(
+        self,
+        kind: RequestKind,
+        device: Device,
+        offset: int,
+        length: int,
+        buffer: bytearray | memoryview | None = None,
+    ) -> Request:
+        request = Request(self._next_request_id, kind, device, offset, length, buffer)
         self._next_request_id += 1
         return request
 
@@ -105,9 +123,7 @@ class DataPath:
         """A request with nothing to send (empty, or a flush without a cache): done at once."""
         request.finished = True
         self.events.append(
-            RequestDone(
-                request.id, memoryview(request.buf).toreadonly() if request.kind is RequestKind.READ else None
-            )
+            RequestDone(request.id, read_result(request) if request.kind is RequestKind.READ else None)
         )
 
     def fail_request(self, request: Request, error: RequestError, message: str, **codes: int) -> None:
@@ -390,9 +406,7 @@ class DataPath:
     def request_done(self, request: Request, now: float) -> None:
         """Every frame of the request was answered: tell the caller, release later requests."""
         request.finished = True
-        data = None
-        if request.kind is RequestKind.READ:
-            data = memoryview(request.buf)[request.skip : request.skip + request.length].toreadonly()
+        data = read_result(request) if request.kind is RequestKind.READ else None
         self.events.append(RequestDone(request.id, data))
         self.retire_request(request, now)
 

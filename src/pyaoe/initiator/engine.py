@@ -30,6 +30,9 @@ the caller a slice per frame: ``engine.receive_frames(buffers, ifname, now, leng
 frame i as buffers[i][:lengths[i]] for each length given, exactly as receive_frame() would
 one by one; the engine keeps no reference to the buffers.
 
+A read can land straight in the caller's buffer: ``engine.submit_read_into(device, offset,
+buffer, now)`` (no engine buffer, no copy out; RequestDone.data is a read-only view of it).
+
 Call frames_to_send() after every receive_frame(), submit_*(), handle_timer(), discover(),
 revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). The
 timer may lie in the past (at start-up it is 0.0): then call handle_timer() at once; the first
@@ -218,6 +221,28 @@ class InitiatorEngine(FrameInput):
         self._start(request)
         return request.id
 
+    def submit_read_into(
+        self, device: DeviceRef, offset: int, buffer: bytearray | memoryview, now: float
+    ) -> int:
+        """Read len(``buffer``) bytes at byte ``offset`` into ``buffer``; returns the request id.
+
+        As submit_read(), but the bytes land in the caller's writable buffer (straight from
+        the frames when offset and length are whole sectors): no buffer of the engine's and
+        no copy out. Leave ``buffer`` alone until the request finishes; RequestDone.data is
+        then a read-only view of it, and after a RequestFailed its content is unspecified.
+        """
+        dev = self._up_device(device)
+        view = memoryview(buffer).cast("B")
+        if view.readonly:
+            raise TypeError("submit_read_into needs a writable buffer")
+        length = len(view)
+        self._check_range(dev, offset, length)
+        aligned = not offset % SECTOR_SIZE and not length % SECTOR_SIZE
+        request = self._dp.new_request(RequestKind.READ, dev, offset, length, view if aligned else None)
+        request.into = view
+        self._start(request)
+        return request.id
+
     def submit_write(
         self, device: DeviceRef, offset: int, data: bytes | bytearray | memoryview, now: float
     ) -> int:
@@ -230,9 +255,13 @@ class InitiatorEngine(FrameInput):
         dev = self._up_device(device)
         view = memoryview(data).cast("B")
         self._check_range(dev, offset, len(view))
-        request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view))
-        if len(view):
-            request.set_write_data(view)
+        if offset % SECTOR_SIZE or len(view) % SECTOR_SIZE:
+            request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view))
+            if len(view):
+                request.set_write_data(view)
+        else:
+            # Whole sectors: copied once, no zeroed buffer first and no edges to read.
+            request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view), bytearray(view))
         self._start(request)
         return request.id
 

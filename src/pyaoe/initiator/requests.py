@@ -63,6 +63,7 @@ class Request:
         "finished",
         "flush_targets",
         "id",
+        "into",
         "kind",
         "lba",
         "length",
@@ -74,7 +75,15 @@ class Request:
         "waiting",
     )
 
-    def __init__(self, request_id: int, kind: RequestKind, device: Device, offset: int, length: int) -> None:
+    def __init__(
+        self,
+        request_id: int,
+        kind: RequestKind,
+        device: Device,
+        offset: int,
+        length: int,
+        buffer: bytearray | memoryview | None = None,
+    ) -> None:
         self.id = request_id
         self.kind = kind
         self.device = device
@@ -86,7 +95,16 @@ class Request:
         self.nsect = self.end_lba - self.lba
         #: The next sector to send in the current phase.
         self.next_lba = self.lba
-        self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not RequestKind.FLUSH else bytearray()
+        #: Sectors [lba, end_lba): ``buffer`` when given (a caller's, or a write's data
+        #: already copied), else a new zeroed one.
+        self.buf: bytearray | memoryview
+        if buffer is not None:
+            self.buf = buffer
+        else:
+            self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not RequestKind.FLUSH else bytearray()
+        #: The caller's buffer a read goes to (submit_read_into); the same object as buf
+        #: when the read is sector-aligned, else filled from buf when it completes.
+        self.into: memoryview | None = None
         #: Frames sent and not retired.
         self.outstanding = 0
         #: Earlier requests this one must wait for; later ones waiting for this one.
@@ -217,7 +235,7 @@ class Frame:
         self.nsect = nsect
         self.command = command
         #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
-        self.dest: bytearray | None = None
+        self.dest: bytearray | memoryview | None = None
         #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
         #: rebuilt from there on resend), or the edge sector's index for an edge read.
         self.dest_offset = 0

@@ -94,6 +94,32 @@ def test_read_of_any_alignment_is_split_into_payload_frames_and_reassembled() ->
     assert done.data == bytes(target.store[700:3700])
 
 
+@pytest.mark.parametrize(("offset", "length"), [(1024, 3072), (700, 3000)], ids=["sectors", "unaligned"])
+def test_read_into_fills_the_callers_buffer(offset: int, length: int) -> None:
+    engine = make_engine()
+    target = HandTarget()
+    target.store[:] = bytes(i % 251 for i in range(len(target.store)))
+    bring_up(engine, target)
+    buffer = bytearray(b"?" * (length + 10))
+    rid = engine.submit_read_into("e1.0", offset, memoryview(buffer)[5 : 5 + length], 1.0)
+    for _, frame in engine.frames_to_send(1.0):
+        engine.receive_frame(target.answer(frame), "eth0", 1.001)
+    (done,) = drain(engine)
+    assert isinstance(done, RequestDone) and done.request_id == rid
+    assert buffer == b"?????" + target.store[offset : offset + length] + b"?????"
+    assert done.data is not None and done.data.readonly and done.data == buffer[5 : 5 + length]
+
+
+def test_read_into_a_read_only_buffer_is_refused() -> None:
+    engine = make_engine()
+    bring_up(engine, HandTarget())
+    with pytest.raises(TypeError):
+        engine.submit_read_into("e1.0", 0, bytes(512), 1.0)
+    with pytest.raises(ValueError):
+        engine.submit_read_into("e1.0", 2048 * 512, bytearray(512), 1.0)  # past the end
+    assert engine.frames_to_send(1.0) == []
+
+
 def test_window_starts_at_half_the_buffer_count() -> None:
     engine = make_engine()
     target = HandTarget(bufcnt=4)

@@ -84,7 +84,8 @@ def target(backend: MemoryBackend, mac: bytes = MAC_A, mtu: int = 1500, bufcnt: 
 
 
 def workload(pair: EnginePair, seed: int, rounds: int) -> None:
-    """Batches of concurrent reads, writes and flushes of any size and alignment."""
+    """Batches of concurrent reads (into the engine's buffers or the caller's), writes and
+    flushes of any size and alignment."""
     rng = random.Random(seed)
     initiator = pair.initiator
     for _ in range(rounds):
@@ -100,8 +101,10 @@ def workload(pair: EnginePair, seed: int, rounds: int) -> None:
             try:
                 if choice < 0.45:
                     ids.append(initiator.submit_write("e1.0", offset, data, pair.clock.now))
-                elif choice < 0.95:
+                elif choice < 0.75:
                     ids.append(initiator.submit_read("e1.0", offset, length, pair.clock.now))
+                elif choice < 0.95:
+                    ids.append(initiator.submit_read_into("e1.0", offset, bytearray(length), pair.clock.now))
                 else:
                     ids.append(initiator.submit_flush("e1.0", pair.clock.now))
             except DeviceUnavailable:  # down after deadsecs
