@@ -6,6 +6,7 @@ numbers (dyndevs), and deciding when to IDENTIFY (the driver's aoecmd_cfg_rsp).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -65,6 +66,11 @@ class DeviceTable:
         self.dyndevs = dyndevs
         self._devices: dict[DeviceAddress, Device] = {}
         self._used: set[int] = set()
+        # Dynamic minors: every index below _high is in use or in _free (a heap), so the first
+        # free one is found at once, not by a scan (a flood of config answers from new
+        # addresses made each new device cost a scan of all the others).
+        self._high = 0
+        self._free: list[int] = []
 
     def __len__(self) -> int:
         return len(self._devices)
@@ -81,8 +87,12 @@ class DeviceTable:
     def create(self, address: DeviceAddress) -> Device | None:
         """A new device, or None when every minor is taken."""
         if self.dyndevs:
-            index = next((i for i in range(MAX_DEVICES) if i not in self._used), None)
-            if index is None:
+            if self._free:
+                index = heapq.heappop(self._free)
+            elif self._high < MAX_DEVICES:
+                index = self._high
+                self._high += 1
+            else:
                 return None
         else:
             index = address.shelf * STATIC_SLOTS + address.slot
@@ -94,7 +104,10 @@ class DeviceTable:
     def remove(self, address: DeviceAddress) -> Device | None:
         device = self._devices.pop(address, None)
         if device is not None:
-            self._used.discard(device.minor // MINORS_PER_DEVICE)
+            index = device.minor // MINORS_PER_DEVICE
+            self._used.discard(index)
+            if self.dyndevs:
+                heapq.heappush(self._free, index)
         return device
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from pyaoe.initiator.address import DeviceAddress, parse_device_name
 from pyaoe.initiator.device import DeviceState
-from pyaoe.initiator.discovery import ConfigReply, DeviceTable, apply_config_reply, refusal
+from pyaoe.initiator.discovery import MAX_DEVICES, ConfigReply, DeviceTable, apply_config_reply, refusal
 from pyaoe.initiator.events import DeviceChanged, DeviceDiscovered, Diagnostic, InitiatorEvent
 from pyaoe.initiator.options import InitiatorConfig
 
@@ -124,3 +124,21 @@ def test_device_names_parse_like_the_drivers() -> None:
     for bad in ("e1", "ex.y", "e70000.1", "e1.255", ""):
         with pytest.raises(ValueError):
             parse_device_name(bad)
+
+
+@pytest.mark.timeout(30)
+def test_every_dynamic_minor_is_handed_out_first_free_first_without_a_scan() -> None:
+    """Found by fuzzing a flood of config answers from new addresses: each new device scanned
+    every minor in use, so filling the table took minutes of the I/O thread."""
+    table = DeviceTable(dyndevs=True)
+    addresses = [DeviceAddress(i // 200, i % 200) for i in range(MAX_DEVICES)]
+    for i, address in enumerate(addresses):
+        device = table.create(address)
+        assert device is not None and device.minor == i * 16
+    assert table.create(DeviceAddress(60000, 1)) is None  # every minor taken
+    for i in (70, 5, 40000):
+        table.remove(addresses[i])
+    for i in (5, 70, 40000):  # the smallest free minor first, as the driver's bitmap search
+        device = table.create(DeviceAddress(60001, i % 200))
+        assert device is not None and device.minor == i * 16
+    assert table.create(DeviceAddress(60002, 0)) is None
