@@ -576,6 +576,27 @@ def test_requests_fail_cleanly_on_misuse_and_on_stop(one_vblade: tuple[Lab, Side
         assert not service.running
 
 
+def test_an_engine_failure_stops_the_service_and_fails_what_waits(one_vblade: tuple[Lab, Side, Path]) -> None:
+    """Fail-stop: an unexpected error on the I/O thread fails every waiting request with EIO
+    and says why on the err stream; later calls fail at once."""
+    _lab, side, _path = one_vblade
+    with initiator([side.here.ifname]) as (service, recorder):
+        service.wait_for_device("e6.6", 20)
+
+        def broken(now: float) -> list[tuple[str, bytes]]:
+            raise RuntimeError("boom")
+
+        service.call(lambda now: setattr(service._engine, "frames_to_send", broken))
+        with pytest.raises(DeviceUnavailable, match="boom") as failure:
+            service.read("e6.6", 0, 4096).result(10)
+        assert failure.value.errno == errno.EIO
+        wait_until(lambda: not service.running, 5, "the I/O thread ended")
+        (line,) = recorder.diagnostics(DiagnosticKind.INFO)[-1:]
+        assert "failed" in line and "boom" in line
+        with pytest.raises(DeviceUnavailable):
+            service.read("e6.6", 0, 1).result(5)
+
+
 def test_async_initiator_runs_reads_and_writes_concurrently(one_vblade: tuple[Lab, Side, Path]) -> None:
     _lab, side, path = one_vblade
     rng = random.Random("async")

@@ -311,13 +311,25 @@ class InitiatorService:
             os.eventfd_write(self._wake_fd, 1)
 
     def _run(self) -> None:
+        reason = "the initiator stopped"
         try:
             self._loop()
-        except BaseException:
+        except BaseException as exc:
+            # Fail-stop: after an unexpected error the engine's state cannot be trusted with
+            # anyone's data. Everything waiting fails; the err stream says why.
             log.exception("the initiator's I/O thread failed")
+            reason = f"the initiator failed: {exc!r}"
+            self._tell(Diagnostic(DiagnosticKind.INFO, f"pyaoe: {reason}"))
         finally:
             self._stop_requested = True
-            self._finish()
+            self._finish(reason)
+
+    def _tell(self, event: InitiatorEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("an initiator listener failed on %r", event)
 
     def _loop(self) -> None:
         engine = self._engine
@@ -407,11 +419,7 @@ class InitiatorService:
                 log.log(_DIAGNOSTIC_LEVEL.get(event.kind, logging.WARNING), "%s", event.text)  # type: ignore[union-attr]
             else:
                 self._device_event(event)
-            for listener in self._listeners:
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("an initiator listener failed on %r", event)
+            self._tell(event)
 
     def _device_event(self, event: InitiatorEvent) -> None:
         if isinstance(event, DeviceUp | DeviceDown | DeviceRemoved | DeviceDiscovered):
@@ -485,9 +493,9 @@ class InitiatorService:
             self._close_port(port)
             self._engine.update_interfaces({n: (p.facts.mac, p.facts.mtu) for n, p in self._ports.items()})
 
-    def _finish(self) -> None:
+    def _finish(self, reason: str) -> None:
         """On the way out (I/O thread): fail whatever waits, close everything."""
-        stopped = DeviceUnavailable("the initiator stopped")
+        stopped = DeviceUnavailable(reason)
         while self._commands:
             _, future = self._commands.popleft()
             if future.set_running_or_notify_cancel():
