@@ -1,0 +1,273 @@
+"""Fuzzing the initiator at the engine level: while reads and writes run against a real target
+engine, an attacker injects frames: copies of the target's own answers with a wrong tag, source
+MAC, shelf.slot, destination or R flag, answers arriving on an interface outside the iflist,
+config answers for other addresses, and random bytes.
+
+Pass: nothing raises from receive_frame/receive_frames, no request fails or hangs, every read
+returns the target's bytes, every acknowledged write is in the target's storage, and the device
+table stays bounded. PYAOE_FUZZ_EXAMPLES=N runs a longer campaign.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyaoe.initiator import (
+    DeviceAddress,
+    InitiatorConfig,
+    InitiatorEngine,
+    RequestDone,
+    RequestFailed,
+)
+from pyaoe.initiator.discovery import MAX_DEVICES
+from pyaoe.protocol import SECTOR_SIZE
+from pyaoe.storage.memory import MemoryBackend
+from pyaoe.target import Export, ExportConfig, TargetEngine
+
+from .strategies import examples, header
+
+IMAC = bytes.fromhex("020000000001")
+IMAC_OFFLIST = bytes.fromhex("020000000002")
+TMAC = bytes.fromhex("0200000000aa")
+ATTACKER = bytes.fromhex("0266666666ff")
+SHELF, SLOT = 1, 2
+SECTORS = 96
+FUZZ = settings(
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@dataclass
+class Rig:
+    """An initiator on eth0 (iflist) and eth1 (not in it), a target on eth0, driven by hand so
+    that an attacker's frames can be slipped in between the target's answers and their delivery."""
+
+    target: TargetEngine
+    backend: MemoryBackend
+    engine: InitiatorEngine
+    now: float = 0.0
+    results: dict[int, RequestDone | RequestFailed] = field(default_factory=dict)
+    injected: int = 0
+
+    @classmethod
+    def make(cls, seed: int = 0) -> Rig:
+        backend = MemoryBackend(
+            SECTORS * SECTOR_SIZE, data=random.Random(seed).randbytes(SECTORS * SECTOR_SIZE)
+        )
+        target = TargetEngine(TMAC, 1500, [Export(ExportConfig(shelf=SHELF, slot=SLOT), backend)])
+        engine = InitiatorEngine(
+            InitiatorConfig(iflist=("eth0",), discover_interval=0),
+            {"eth0": (IMAC, 1500), "eth1": (IMAC_OFFLIST, 1500)},
+        )
+        rig = cls(target, backend, engine)
+        rig.pump(lambda replies: [])
+        assert any(d.up for d in engine.devices()), "the device never came up"
+        return rig
+
+    def pump(self, spoofs, rounds: int = 2000, until: int | None = None) -> None:  # type: ignore[no-untyped-def]
+        """Run until nothing is left to do (or request ``until`` is finished); before the
+        target's answers are delivered, ``spoofs(answers)`` says what the attacker slips in:
+        (interface, frame) pairs."""
+        engine = self.engine
+        for _ in range(rounds):
+            if until is not None and until in self.results:
+                return
+            out = engine.frames_to_send(self.now)
+            answers: list[bytes] = []
+            for ifname, frame in out:
+                if ifname == "eth0":
+                    answers += self.target.handle_frame(frame, self.now)
+            for ifname, frame in spoofs(answers):
+                self.injected += 1
+                engine.receive_frame(frame, ifname, self.now)
+            if len(answers) > 1 and self.now % 2 < 1:
+                engine.receive_frames(answers, "eth0", self.now)  # both entry points
+            else:
+                for frame in answers:
+                    engine.receive_frame(frame, "eth0", self.now)
+            while (event := engine.next_event()) is not None:
+                if isinstance(event, RequestDone | RequestFailed):
+                    self.results[event.request_id] = event
+            if not out and not answers:
+                timer = engine.get_timer()
+                if timer is None:
+                    return
+                self.now = max(self.now, timer)
+                engine.handle_timer(self.now)
+            self.now += 0.0001
+        raise AssertionError("the engine never went quiet")
+
+
+# -- the attacker's frames ---------------------------------------------------------------------
+_TAG = slice(20, 24)
+
+
+def _spoof(draw: st.DrawFn, answer: bytes) -> tuple[str, bytes]:
+    """A copy of a real answer the initiator must not take: at least one thing is wrong."""
+    frame = bytearray(answer)
+    # First any damage to the argument and data ...
+    for _ in range(draw(st.integers(0, 3))):
+        if len(frame) > 24:
+            frame[draw(st.integers(24, len(frame) - 1))] = draw(st.integers(0, 0xFF))
+    if draw(st.booleans()):
+        frame = frame[: draw(st.integers(0, len(frame)))]
+        frame += bytes(max(0, 24 - len(frame)))
+    # ... then what makes it not an answer to anything outstanding.
+    wrong = draw(st.sampled_from(["src", "tag", "shelf", "slot", "dst", "request", "offlist", "usertag"]))
+    ifname = "eth0"
+    if wrong == "src":
+        frame[6:12] = draw(st.sampled_from([ATTACKER, IMAC, b"\xff" * 6]))
+    elif wrong == "tag":
+        frame[_TAG] = (
+            int.from_bytes(frame[_TAG], "big") ^ draw(st.integers(1 << 24, (1 << 31) - 1)) | (1 << 30)
+        ).to_bytes(4, "big")
+    elif wrong == "shelf":
+        frame[16:18] = draw(st.integers(0, 0xFFFF).filter(lambda s: s != SHELF)).to_bytes(2, "big")
+    elif wrong == "slot":
+        frame[18] = draw(st.integers(0, 0xFF).filter(lambda s: s != SLOT))
+    elif wrong == "dst":
+        frame[0:6] = draw(st.sampled_from([IMAC_OFFLIST, TMAC, b"\x02\x12\x34\x56\x78\x9a"]))
+    elif wrong == "request":
+        frame[14] &= ~0x08  # R clear: a request, not an answer
+    elif wrong == "usertag":
+        frame[20] |= 0x80  # aoetools' tags: never the driver's
+    else:
+        ifname = "eth1"  # the right answer, on an interface outside the iflist
+    return ifname, bytes(frame)
+
+
+def _stranger(draw: st.DrawFn) -> bytes:
+    """A frame that is no copy of anything: a config answer for another address, or junk."""
+    shelf = draw(st.integers(0, 0xFFFF).filter(lambda s: s != SHELF))
+    slot = draw(st.integers(0, 0xFF))
+    verflags = draw(st.sampled_from([0x18, 0x1C, 0x08, 0x28]) | st.integers(0, 0xFF))
+    command = draw(st.sampled_from([0, 1]) | st.integers(0, 0xFF))
+    head = header(
+        draw(st.sampled_from([IMAC, b"\xff" * 6])),
+        ATTACKER,
+        verflags,
+        draw(st.integers(0, 0xFF)),
+        shelf,
+        slot,
+        command,
+        draw(st.integers(0, 0xFFFFFFFF)),
+    )
+    if command == 1 and draw(st.booleans()):
+        body = (
+            draw(st.integers(0, 0xFFFF)).to_bytes(2, "big")
+            + b"\x40\x19"
+            + bytes((draw(st.integers(0, 0xFF)), 0x10))
+            + b"\0\0"
+        )
+    else:
+        body = draw(st.binary(max_size=600))
+    return head + body
+
+
+@st.composite
+def attacker(draw: st.DrawFn):  # type: ignore[no-untyped-def]
+    """A function from the target's answers to the frames the attacker slips in before them."""
+    plan = draw(st.lists(st.sampled_from(["spoof", "spoof", "stranger", "nothing"]), min_size=1, max_size=4))
+    data = draw(st.data())
+
+    def spoofs(answers: list[bytes]) -> list[tuple[str, bytes]]:
+        out = []
+        for what in plan:
+            if what == "spoof" and answers:
+                out.append(_spoof(data.draw, data.draw(st.sampled_from(answers))))
+            elif what == "stranger":
+                out.append((data.draw(st.sampled_from(["eth0", "eth1", "eth9"])), _stranger(data.draw)))
+        return out
+
+    return spoofs
+
+
+io_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["read", "write"]),
+        st.integers(0, SECTORS * SECTOR_SIZE - 1),
+        st.integers(1, 6000),
+        st.integers(0, 255),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@FUZZ
+@given(ops=io_ops, spoofs=attacker())
+def test_spoofed_answers_never_change_what_is_read_or_written(ops, spoofs) -> None:  # type: ignore[no-untyped-def]
+    rig = Rig.make()
+    model = bytearray(rig.backend.buffer)
+    engine = rig.engine
+    reads: dict[int, bytes] = {}
+    writes: list[int] = []
+    for kind, offset, length, seed in ops:
+        length = min(length, len(model) - offset)
+        if kind == "read":
+            rid = engine.submit_read((SHELF, SLOT), offset, length, rig.now)
+            reads[rid] = bytes(model[offset : offset + length])
+        else:
+            data = bytes((seed + i) % 256 for i in range(length))
+            rid = engine.submit_write((SHELF, SLOT), offset, data, rig.now)
+            model[offset : offset + length] = data
+            writes.append(rid)
+    rig.pump(spoofs)
+    failed = [r for r in rig.results.values() if isinstance(r, RequestFailed)]
+    assert not failed, failed
+    assert set(rig.results) == set(reads) | set(writes), "a request never finished"
+    for rid, expected in reads.items():
+        done = rig.results[rid]
+        assert isinstance(done, RequestDone) and bytes(done.data or b"") == expected, "read wrong data"
+    assert rig.backend.buffer == model
+    devices = engine.devices()
+    assert [d for d in devices if d.up] and all(d.netif in ("eth0", "") for d in devices)
+    assert len(devices) <= 1 + rig.injected
+    # The attacker never became a target of the real device.
+    assert ATTACKER.hex() not in (engine.device_info(DeviceAddress(SHELF, SLOT)).mac or "")
+
+
+@FUZZ
+@given(
+    frames=st.lists(
+        st.tuples(st.sampled_from(["eth0", "eth1", "ethX"]), st.binary(max_size=1600)), max_size=20
+    )
+)
+def test_arbitrary_bytes_on_any_interface_never_raise(frames: list[tuple[str, bytes]]) -> None:
+    rig = Rig.make()
+    engine = rig.engine
+    rid = engine.submit_read((SHELF, SLOT), 0, 4096, rig.now)
+    engine.frames_to_send(rig.now)  # in flight, unanswered
+    for ifname, frame in frames:
+        engine.receive_frame(frame, ifname, rig.now)
+        engine.receive_frame(IMAC + TMAC + b"\x88\xa2" + frame, ifname, rig.now)
+    engine.receive_frames([f for _, f in frames], "eth0", rig.now)
+    # Still working: the read is resent and answered.
+    rig.pump(lambda answers: [])
+    done = rig.results[rid]
+    assert isinstance(done, RequestDone) and bytes(done.data or b"") == rig.backend.buffer[:4096]
+
+
+def test_config_answers_for_a_flood_of_addresses_stay_bounded() -> None:
+    """An attacker announcing thousands of devices: each takes a place in the table (as in
+    the driver) until the minors run out; none of it reaches the real device."""
+    rig = Rig.make()
+    engine = rig.engine
+    body = b"\x00\x10\x40\x19\x02\x10\x00\x00"
+    for i in range(20000):
+        frame = header(b"\xff" * 6, ATTACKER, 0x18, 0, 100 + i // 200, i % 200, 1, 0) + body
+        engine.receive_frame(frame, "eth0", rig.now)
+    while engine.next_event() is not None:
+        pass
+    assert 20000 < len(engine.devices()) <= MAX_DEVICES
+    assert engine.device_info(DeviceAddress(SHELF, SLOT)).mac == TMAC.hex()
+    rid = engine.submit_read((SHELF, SLOT), 512, 1024, rig.now)
+    rig.pump(lambda answers: [], until=rid)
+    done = rig.results[rid]
+    assert isinstance(done, RequestDone) and bytes(done.data or b"") == rig.backend.buffer[512:1536]
