@@ -358,7 +358,8 @@ class InitiatorService:
                     self._rescan(now)
             if now >= self._next_rescan:
                 self._rescan(now)
-            deadline = engine.get_timer()
+            # One get_timer() per turn: the input handled since poll() schedules its deadlines
+            # from ``now`` on; one due at ``now`` exactly makes the next poll() return at once.
             if deadline is not None and deadline <= now:
                 engine.handle_timer(now)
             self._send(engine.frames_to_send(now))
