@@ -6,7 +6,8 @@ machine matter less), the stub target's time subtracted; the best and the median
 With --views the answers reach the engine as memoryview slices of reused receive buffers, a
 batch at a time, as the I/O service hands them over from recvmmsg; with --batch the same
 buffers go to receive_frames() with their lengths; by default each answer is a bytes object.
-With --into, reads go to the caller's (reused) buffers through submit_read_into().
+With --into, reads go to the caller's (reused) buffers through submit_read_into(); with
+--send-into, frames are written into 64 reused send buffers by frames_to_send_into().
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
     targets = [bytearray(REQUEST_SIZE) for _ in range(args.depth + 1)] if args.into else []
     # Receive buffers, as the I/O service's recvmmsg fills them (a batch at a time).
     rx = [memoryview(bytearray(args.mtu + 64)) for _ in range(RX_BATCH)]
+    # Send buffers, as the I/O service's sendmmsg batch has them (for --send-into).
+    tx = [memoryview(bytearray(args.mtu + 64)) for _ in range(RX_BATCH)]
     now = 1.0
     frames = submitted = done = in_flight = 0
     stub = 0.0
@@ -88,10 +91,20 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
                 engine.submit_read("e1.0", offset, REQUEST_SIZE, now)
             submitted += 1
             in_flight += 1
-        sent = engine.frames_to_send(now)
-        t0 = clock()
-        replies = [answer(frame) for _, frame in sent]
-        stub += clock() - t0
+        if args.send_into:
+            replies = []
+            while True:
+                sizes = engine.frames_to_send_into(now, "eth0", tx)
+                t0 = clock()
+                replies += [answer(tx[i][:n]) for i, n in enumerate(sizes)]
+                stub += clock() - t0
+                if len(sizes) < len(tx):
+                    break
+        else:
+            sent = engine.frames_to_send(now)
+            t0 = clock()
+            replies = [answer(frame) for _, frame in sent]
+            stub += clock() - t0
         if args.views or args.batch:
             for first in range(0, len(replies), RX_BATCH):
                 t0 = clock()
@@ -137,6 +150,9 @@ def main() -> None:
     parser.add_argument(
         "--into", action="store_true", help="reads with submit_read_into(), into reused buffers"
     )
+    parser.add_argument(
+        "--send-into", action="store_true", help="frames taken with frames_to_send_into(), 64 buffers a call"
+    )
     args = parser.parse_args()
 
     results = [run(args) for _ in range(args.repeat)]
@@ -145,7 +161,8 @@ def main() -> None:
     best, median = per_frame[0], statistics.median(per_frame)
     print(
         f"MTU {args.mtu} {'write' if args.write else 'read'}{' views' if args.views else ''}"
-        f"{' batch' if args.batch else ''}{' into' if args.into else ''}: "
+        f"{' batch' if args.batch else ''}{' into' if args.into else ''}"
+        f"{' send-into' if args.send_into else ''}: "
         f"{frames} frames x {args.repeat} runs, engine CPU time per frame (send + answer): "
         f"best {best * 1e6:.2f} us = {1 / best:,.0f} frames/s = {payload / best / 1e6:,.0f} MB/s; "
         f"median {median * 1e6:.2f} us = {1 / median:,.0f} frames/s"

@@ -21,6 +21,7 @@ from pyaoe.initiator.events import (
 )
 from pyaoe.initiator.fastpath import send_data_frames
 from pyaoe.initiator.options import InitiatorConfig
+from pyaoe.initiator.outbox import Outbox
 from pyaoe.initiator.requests import Frame, FrameKind, FrameState, Request, RequestKind, register_request
 from pyaoe.initiator.tags import TagAllocator
 from pyaoe.initiator.timers import NEVER, Timer, TimerKind, TimerQueue
@@ -94,7 +95,7 @@ class DataPath:
         self.tag_allocator = TagAllocator(config.tag_start)
         #: Every matchable tag: the frame, the target it went to and when.
         self.tags: dict[int, tuple[Frame, Target, float]] = {}
-        self.out: list[tuple[str, bytes]] = []
+        self.outbox = Outbox()
         self.timers: TimerQueue[Frame | Timer] = TimerQueue()
         #: Devices whose queues may be able to move (pumped by frames_to_send).
         self.dirty: dict[Device, None] = {}
@@ -287,8 +288,9 @@ class DataPath:
         frame.first_sent = now
         self._transmit(frame, target, now)
 
-    def _transmit(self, frame: Frame, target: Target, now: float) -> None:
-        """Send (or send again) ``frame`` to ``target`` through its next interface, new tag."""
+    def _transmit(self, frame: Frame, target: Target, now: float) -> bytes:
+        """Send (or send again) ``frame`` to ``target`` through its next interface, new tag;
+        returns the frame's bytes."""
         ifname = target.next_interface()
         tag = self.tag_allocator.allocate(self.tags)
         device = frame.device
@@ -334,8 +336,9 @@ class DataPath:
         if deadsecs and frame.kind is not FrameKind.PROBE:
             deadline = min(deadline, frame.first_sent + deadsecs)
         self.timers.schedule(frame, deadline)
-        self.out.append((ifname, wire))
+        self.outbox.emit(ifname, wire)
         self.counters.frames_sent += 1
+        return wire
 
     def _resend_waiting(self, device: Device, now: float) -> None:
         keep: deque[Frame] = deque()
@@ -380,8 +383,7 @@ class DataPath:
         old_tag = frame.tag
         if frame.kind is FrameKind.WRITE and frame.request is not None:
             frame.request.retransmitted = True
-        self._transmit(frame, target, now)
-        wire = self.out[-1][1]
+        wire = self._transmit(frame, target, now)
         self.counters.retransmits += 1
         self.events.append(
             Diagnostic(

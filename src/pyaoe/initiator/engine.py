@@ -30,6 +30,11 @@ the caller a slice per frame: ``engine.receive_frames(buffers, ifname, now, leng
 frame i as buffers[i][:lengths[i]] for each length given, exactly as receive_frame() would
 one by one; the engine keeps no reference to the buffers.
 
+Frames can go straight into the driver's send buffers (sendmmsg's) instead of coming back
+as bytes: for each interface, ``lengths = engine.frames_to_send_into(now, ifname, buffers)``
+writes frame i into buffers[i] and returns the lengths; call again while the list comes
+back full. It replaces frames_to_send() in step 3 (the two share one queue, in order).
+
 A read can land straight in the caller's buffer: ``engine.submit_read_into(device, offset,
 buffer, now)`` (no engine buffer, no copy out; RequestDone.data is a read-only view of it).
 
@@ -42,7 +47,7 @@ one broadcasts the first discovery.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
 from pyaoe.errors import DeviceUnavailable, LocalProtocolError
@@ -52,12 +57,13 @@ from pyaoe.initiator.device import Device, DeviceInfo, DeviceState, Target
 from pyaoe.initiator.discovery import DeviceTable
 from pyaoe.initiator.events import DeviceChanged, DeviceRemoved, InitiatorEvent, RequestError
 from pyaoe.initiator.options import InitiatorConfig, parse_iflist
+from pyaoe.initiator.outbox import SendBuffer
 from pyaoe.initiator.receive import FrameInput
 from pyaoe.initiator.recovery import fail_device, frame_timeout, probe_due, stall_due
 from pyaoe.initiator.requests import Frame, Request, RequestKind
 from pyaoe.initiator.timers import Timer, TimerKind
 from pyaoe.initiator.wire import build_config_query
-from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT, SECTOR_SIZE
+from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT, ETH_HLEN, SECTOR_SIZE
 
 __all__ = ["InitiatorEngine", "Interfaces"]
 
@@ -154,7 +160,7 @@ class InitiatorEngine(FrameInput):
         if not (0 <= shelf <= BROADCAST_SHELF and 0 <= slot <= BROADCAST_SLOT):
             raise ValueError(f"address {shelf}.{slot} is out of range")
         for ifname, mac in self._macs.items():
-            self._dp.out.append((ifname, build_config_query(mac, shelf, slot)))
+            self._dp.outbox.emit(ifname, build_config_query(mac, shelf, slot))
             self._dp.counters.frames_sent += 1
 
     def revalidate(self, device: DeviceRef, now: float) -> None:
@@ -300,9 +306,30 @@ class InitiatorEngine(FrameInput):
         dp = self._dp
         if dp.dirty:
             dp.pump_dirty(now)
-        out = dp.out
-        dp.out = []
-        return out
+        return dp.outbox.take()
+
+    def frames_to_send_into(self, now: float, ifname: str, buffers: Sequence[SendBuffer]) -> list[int]:
+        """frames_to_send() for one interface, written into the caller's send buffers.
+
+        Frame i goes into buffers[i] (each at least the interface's MTU + 14 bytes long); the
+        result is their lengths, in order: send buffers[i][:lengths[i]] for each. Frames that
+        do not fit wait for the next call, so call again (after sending) while the list comes
+        back full, and for every interface. Frames for other interfaces wait for their own
+        call (or frames_to_send()); waiting frames for interfaces the engine no longer has
+        are dropped here. Raises ValueError for buffers too small for the interface's MTU.
+        """
+        mtu = self._mtus.get(ifname)
+        if buffers and mtu is not None and len(buffers[0]) < mtu + ETH_HLEN:
+            raise ValueError(f"{ifname}: send buffers of {len(buffers[0])} bytes hold no {mtu}-byte frame")
+        dp = self._dp
+        outbox = dp.outbox
+        outbox.open(ifname, buffers, self._macs)
+        try:
+            if dp.dirty:
+                dp.pump_dirty(now)
+        finally:
+            lengths = outbox.close()
+        return lengths
 
     def get_timer(self) -> float | None:
         """When handle_timer() is next due (absolute, the driver's clock), or None."""

@@ -1,7 +1,8 @@
 """pyaoe.initiator.fastpath: the common case of sending data frames, in straight-line code.
 
 A read or write to a device with one target on one interface: frames are packed from one
-prepared 20-byte prefix and filled in without calls; anything else is left to datapath.py.
+prepared 20-byte prefix (as bytes, or into the driver's send buffers) and filled in without
+calls; anything else is left to datapath.py.
 """
 
 from __future__ import annotations
@@ -101,10 +102,20 @@ def send_data_frames(dp: DataPath, request: Request, now: float) -> bool | None:
     if deadsecs:
         deadline = min(deadline, now + deadsecs)
 
+    # Frames go straight into the driver's send buffers while frames_to_send_into() has
+    # room for this interface, then (in order) to the outbox's list (see Outbox).
+    outbox = dp.outbox
+    into = outbox.room(ifname)
+    buffers = outbox.buffers
+    lengths = outbox.lengths
+    k = len(lengths)
+    if into and len(buffers[k]) < (ATA_HLEN + per_frame * SECTOR_SIZE if writing else ETH_ZLEN):
+        into = 0  # a payload too big for the MTU (the driver's default for tiny MTUs)
+    out_append = outbox.frames.append
+
     tags = dp.tags
     allocator = dp.tag_allocator
     tag = allocator.next_tag
-    out_append = dp.out.append
     base = request.lba
     new_frame = Frame.__new__
     frames: list[Frame] = []
@@ -117,13 +128,33 @@ def send_data_frames(dp: DataPath, request: Request, now: float) -> bool | None:
         while tag in tags:
             tag = (tag + 1) & TAG_MASK or 1
         register = lba | register_bits
-        if writing:
-            wire = (
-                WRITE_HEADER.pack(prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little"))
-                + data[offset : offset + count * SECTOR_SIZE]
-            )
+        if into:
+            buffer = buffers[k]
+            if writing:
+                WRITE_HEADER.pack_into(
+                    buffer, 0, prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little")
+                )
+                size = count * SECTOR_SIZE
+                buffer[ATA_HLEN : ATA_HLEN + size] = data[offset : offset + size]
+                lengths.append(ATA_HLEN + size)
+            else:
+                READ_REQUEST.pack_into(
+                    buffer, 0, prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little")
+                )
+                lengths.append(ETH_ZLEN)
+            k += 1
+            into -= 1
         else:
-            wire = READ_REQUEST.pack(prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little"))
+            if writing:
+                wire = (
+                    WRITE_HEADER.pack(prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little"))
+                    + data[offset : offset + count * SECTOR_SIZE]
+                )
+            else:
+                wire = READ_REQUEST.pack(
+                    prefix, tag, aflags, 0, count, command, register.to_bytes(6, "little")
+                )
+            out_append((ifname, wire))
         frame = new_frame(Frame)
         frame.kind = kind
         frame.device = device
@@ -146,7 +177,6 @@ def send_data_frames(dp: DataPath, request: Request, now: float) -> bool | None:
         frame.state = _IN_FLIGHT
         tags[tag] = (frame, target, now)
         append_frame(frame)
-        out_append((ifname, wire))
         tag = (tag + 1) & TAG_MASK or 1
         lba += count
         room -= 1

@@ -120,6 +120,42 @@ def test_read_into_a_read_only_buffer_is_refused() -> None:
     assert engine.frames_to_send(1.0) == []
 
 
+def test_frames_to_send_into_fills_the_callers_buffers_in_order() -> None:
+    engines = [make_engine(), make_engine()]
+    for engine in engines:
+        bring_up(engine, HandTarget())
+        engine.submit_read("e1.0", 0, 5 * 1024, 1.0)
+        engine.submit_write("e1.0", 8192, bytes(range(256)) * 8, 1.0)
+    expected = engines[0].frames_to_send(1.0)
+    assert len(expected) == 7
+    engine = engines[1]
+    buffers = [bytearray(1514) for _ in range(3)]
+    got: list[tuple[str, bytes]] = []
+    calls = 0
+    while True:
+        lengths = engine.frames_to_send_into(1.0, "eth0", buffers)
+        calls += 1
+        got += [("eth0", bytes(buffers[i][:n])) for i, n in enumerate(lengths)]
+        if len(lengths) < len(buffers):  # a full list: there may be more
+            break
+    assert calls == 3 and got == expected
+    assert engine.frames_to_send(1.0) == []
+    with pytest.raises(ValueError):
+        engine.frames_to_send_into(1.0, "eth0", [bytearray(1500)])  # no room for MTU + 14
+
+
+def test_frames_to_send_into_keeps_other_interfaces_frames_for_their_own_call() -> None:
+    engine = make_engine({"eth0": (IMAC, 1500), "eth1": (IMAC2, 1500)})
+    engine.handle_timer(0.0)  # a Query Config on each interface
+    buffers = [bytearray(1514) for _ in range(4)]
+    assert engine.frames_to_send_into(0.0, "eth1", buffers) == [60]
+    assert bytes(buffers[0][6:12]) == IMAC2
+    engine.discover(0.0)
+    engine.update_interfaces({"eth0": (IMAC, 1500)})  # eth1 is gone: its frame is dropped
+    assert engine.frames_to_send_into(0.0, "eth0", buffers) == [60, 60]
+    assert engine.frames_to_send(0.0) == []
+
+
 def test_window_starts_at_half_the_buffer_count() -> None:
     engine = make_engine()
     target = HandTarget(bufcnt=4)
