@@ -6,6 +6,7 @@ serving whatever a frame does, flushes on the way out.
 
 from __future__ import annotations
 
+import errno
 import logging
 import select
 import signal
@@ -36,6 +37,15 @@ _RECV_BUFFER = 1 << 17
 #: receive starts is handled only when it returns; without a timeout it could wait forever.
 _WAKE_INTERVAL = 0.25
 _WAKE_TIMEVAL = struct.pack("@ll", 0, int(_WAKE_INTERVAL * 1_000_000))
+
+
+def _link_down(port: _Port, exc: OSError) -> None:
+    """A receive failed: ENETDOWN (the interface went down) is reported once by the socket,
+    which serves again by itself once the interface is up, so serving goes on (vblade exits,
+    and every initiator's device with it); any other error ends the loop."""
+    if exc.errno != errno.ENETDOWN:
+        raise exc
+    log.warning("%s: interface down; serving again once it is up", port.sock.ifname)
 
 
 @dataclass
@@ -134,6 +144,9 @@ class TargetService:
                 n = recv_into(buf)
             except BlockingIOError:
                 continue  # the receive timeout: a chance to run a pending signal handler
+            except OSError as exc:
+                _link_down(port, exc)
+                continue
             self._handle(port, view, n)
 
     def _serve_batched(self, port: _Port) -> None:
@@ -146,6 +159,9 @@ class TargetService:
                 n = batch.recv()
             except BlockingIOError:
                 continue  # the receive timeout: a chance to run a pending signal handler
+            except OSError as exc:
+                _link_down(port, exc)
+                continue
             if not n:
                 continue
             replies = []
@@ -179,6 +195,9 @@ class TargetService:
                     try:
                         n = port.sock.recv_into(buf)
                     except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        _link_down(port, exc)
                         break
                     self._handle(port, view, n)
 
