@@ -2,11 +2,13 @@
 
 A window of the file (vblade -o/-l, in sectors), read-only, O_DIRECT (-d) and O_SYNC (-s) modes.
 Reads may go through a read-only shared mapping; writes always use pwrite, so a full disk is an
-error code (ENOSPC), never a SIGBUS.
+error code (ENOSPC), never a SIGBUS. A file on tmpfs is never mapped: there even reading a hole
+through the mapping needs space, and a full tmpfs answers that with SIGBUS.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import mmap
@@ -21,6 +23,17 @@ __all__ = ["FileBackend", "device_size"]
 _BLKGETSIZE64 = 0x80081272
 #: O_DIRECT needs 512-byte aligned memory; an mmap is page aligned. Large enough for any frame.
 _BOUNCE_SIZE = 256 * SECTOR_SIZE
+#: statfs f_type of tmpfs: its page cache is its storage (see the module docstring).
+_TMPFS_MAGIC = 0x01021994
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _on_tmpfs(fd: int) -> bool:
+    """True when the open regular file ``fd`` lives on a tmpfs."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs, f_type first
+    if _libc.fstatfs(fd, buf) != 0:
+        return False
+    return bool(struct.unpack_from("@l", buf)[0] == _TMPFS_MAGIC)
 
 
 def device_size(fd: int) -> int:
@@ -97,6 +110,8 @@ class FileBackend:
             self._map_window()
 
     def _map_window(self) -> None:
+        if stat.S_ISREG(os.fstat(self.fd).st_mode) and _on_tmpfs(self.fd):
+            return  # reads of holes through a mapping could SIGBUS once the tmpfs is full
         # mmap offsets must be page aligned: map from the page holding the window's start.
         start = self._base - self._base % mmap.ALLOCATIONGRANULARITY
         try:
