@@ -583,10 +583,11 @@ def test_an_engine_failure_stops_the_service_and_fails_what_waits(one_vblade: tu
     with initiator([side.here.ifname]) as (service, recorder):
         service.wait_for_device("e6.6", 20)
 
-        def broken(now: float) -> list[tuple[str, bytes]]:
+        def broken(*args: object) -> list[int]:
             raise RuntimeError("boom")
 
-        service.call(lambda now: setattr(service._engine, "frames_to_send", broken))
+        # The engine's sending breaks: the next request makes the I/O thread meet it.
+        service.call(lambda now: setattr(service._engine, "frames_to_send_into", broken))
         with pytest.raises(DeviceUnavailable, match="boom") as failure:
             service.read("e6.6", 0, 4096).result(10)
         assert failure.value.errno == errno.EIO

@@ -184,7 +184,7 @@ class InitiatorService:
         view = memoryview(buffer).cast("B")
         if view.readonly:
             raise TypeError("read_into needs a writable buffer")
-        return self._submit(lambda now: self._engine.submit_read(name, offset, len(view), now), view)
+        return self._submit(lambda now: self._engine.submit_read_into(name, offset, view, now), view)
 
     def write(self, name: DeviceRef, offset: int, data: bytes | bytearray | memoryview) -> Future[None]:
         """Write ``data`` at ``offset``; done when every frame of it has been acknowledged."""
@@ -362,7 +362,7 @@ class InitiatorService:
             # from ``now`` on; one due at ``now`` exactly makes the next poll() return at once.
             if deadline is not None and deadline <= now:
                 engine.handle_timer(now)
-            self._send(engine.frames_to_send(now))
+            self._send(now)
             self._dispatch()
 
     def _run_commands(self, now: float) -> None:
@@ -383,25 +383,17 @@ class InitiatorService:
                 if result is not _LATER:
                     future.set_result(result)
 
-    def _send(self, out: list[tuple[str, bytes]]) -> None:
-        if not out:
-            return
+    def _send(self, now: float) -> None:
+        """Send what the engine has: packed straight into each port's send buffers."""
         ports = self._ports
-        if len(ports) == 1:
-            name, only = next(iter(ports.items()))
-            frames = [frame for ifname, frame in out if ifname == name]
-            self.send_losses += only.send(frames) + len(out) - len(frames)
+        if not ports:
+            # Nowhere to send; the engine must still run its queues (a device with work and
+            # no interface starts its deadsecs count there).
+            self.send_losses += len(self._engine.frames_to_send(now))
             return
-        groups: dict[str, list[bytes]] = {}
-        for ifname, frame in out:
-            group = groups.get(ifname)
-            if group is None:
-                groups[ifname] = [frame]
-            else:
-                group.append(frame)
-        for ifname, frames in groups.items():
-            port = ports.get(ifname)
-            self.send_losses += len(frames) if port is None else port.send(frames)
+        fill = self._engine.frames_to_send_into
+        for port in ports.values():
+            self.send_losses += port.send_from(fill, now)
 
     def _dispatch(self) -> None:
         next_event = self._engine.next_event
@@ -528,8 +520,7 @@ def _complete(entry: tuple[Future[Any], Any], data: memoryview | None) -> None:
     if data is None:
         future.set_result(None)
     elif into is not None:
-        into[: len(data)] = data
-        future.set_result(len(data))
+        future.set_result(len(data))  # read_into: the engine read straight into ``into``
     else:
         future.set_result(data.tobytes())
 

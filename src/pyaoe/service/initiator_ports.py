@@ -19,6 +19,7 @@ from pyaoe.net.packet_socket import PacketSocket
 
 __all__ = [
     "BatchHandler",
+    "Filler",
     "InterfaceFacts",
     "Port",
     "LinkWatch",
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: What takes a received batch: InitiatorEngine.receive_frames(buffers, ifname, now, lengths).
 BatchHandler = Callable[[Sequence[memoryview], str, float, list[int]], None]
+#: What fills send buffers: InitiatorEngine.frames_to_send_into(now, ifname, buffers) -> lengths.
+Filler = Callable[[float, str, Sequence[memoryview]], list[int]]
 
 #: Frames per recvmmsg/sendmmsg call.
 BATCH = 64
@@ -131,6 +134,25 @@ class Port:
             total += n
             if n < BATCH:
                 return total
+
+    def send_from(self, fill: Filler, now: float) -> int:
+        """Send what ``fill(now, ifname, buffers)`` writes into the send buffers (the engine's
+        frames_to_send_into: it packs frames in place and returns their lengths), batch after
+        batch while batches come back full; returns how many frames were lost."""
+        batch = self._send_batch
+        buffers = batch.buffers
+        ifname = self.ifname
+        lost = 0
+        while True:
+            lengths = fill(now, ifname, buffers)
+            if not lengths:
+                return lost
+            try:
+                lost += len(lengths) - batch.send_first(lengths)
+            except OSError as exc:
+                lost += self._lost(exc, len(lengths))
+            if len(lengths) < len(buffers):
+                return lost
 
     def send(self, frames: list[bytes]) -> int:
         """Send frames in order; returns how many were lost (full queue, interface gone).
