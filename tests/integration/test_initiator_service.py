@@ -554,6 +554,9 @@ def test_requests_fail_cleanly_on_misuse_and_on_stop(one_vblade: tuple[Lab, Side
         buffer = bytearray(1000)
         assert service.read_into("e6.6", 513, buffer).result(5) == 1000
         assert buffer == disk[513:1513]
+        whole = memoryview(bytearray(3 * MiB))[MiB:]  # whole sectors: straight from the frames
+        assert service.read_into("e6.6", 4096, whole).result(5) == 2 * MiB
+        assert whole == disk[4096 : 4096 + 2 * MiB]
         service.flush_cache("e6.6").result(5)
 
         service.open_device("e6.6")
