@@ -1,6 +1,7 @@
 """Initiator engine cost per frame, without any network: a stub target answers in-process.
 
 Run: .venv/bin/python benchmarks/initiator_engine.py [--mtu 1500] [--write] [--requests 256] [--repeat 5]
+     [--size 1048576] [--depth 4] [--views | --batch] [--into] [--send-into]
 Prints frames per second of engine work: CPU time of this thread (so other processes on the
 machine matter less), the stub target's time subtracted; the best and the median of the repeats.
 With --views the answers reach the engine as memoryview slices of reused receive buffers, a
@@ -21,7 +22,6 @@ from pyaoe.protocol import Command, ConfigArg, Frame, Header, HeaderFlag, build_
 from pyaoe.testing import INITIATOR_MAC
 
 TARGET_MAC = bytes.fromhex("0200000000aa")
-REQUEST_SIZE = 1 << 20
 IDENTIFY = build_identify(1 << 30)
 PAYLOAD = bytes(9000)
 #: Frames per recvmmsg batch in the I/O service (service.initiator_ports.BATCH).
@@ -69,9 +69,10 @@ def ready_engine(mtu: int) -> InitiatorEngine:
 def run(args: argparse.Namespace) -> tuple[int, float, int]:
     """One run: (frames answered, engine CPU seconds, payload bytes per frame)."""
     engine = ready_engine(args.mtu)
-    data = bytes(REQUEST_SIZE)
+    size = args.size
+    data = bytes(size)
     # The caller's buffers for --into, one per request in flight, reused.
-    targets = [bytearray(REQUEST_SIZE) for _ in range(args.depth + 1)] if args.into else []
+    targets = [bytearray(size) for _ in range(args.depth + 1)] if args.into else []
     # Receive buffers, as the I/O service's recvmmsg fills them (a batch at a time).
     rx = [memoryview(bytearray(args.mtu + 64)) for _ in range(RX_BATCH)]
     # Send buffers, as the I/O service's sendmmsg batch has them (for --send-into).
@@ -82,13 +83,13 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
     start = clock()
     while done < args.requests:
         while in_flight < args.depth and submitted < args.requests:
-            offset = (submitted % 64) * REQUEST_SIZE
+            offset = (submitted % 64) * size
             if args.write:
                 engine.submit_write("e1.0", offset, data, now)
             elif args.into:
                 engine.submit_read_into("e1.0", offset, targets[submitted % len(targets)], now)
             else:
-                engine.submit_read("e1.0", offset, REQUEST_SIZE, now)
+                engine.submit_read("e1.0", offset, size, now)
             submitted += 1
             in_flight += 1
         if args.send_into:
@@ -136,7 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mtu", type=int, default=1500)
     parser.add_argument("--write", action="store_true")
-    parser.add_argument("--requests", type=int, default=256, help="1 MiB requests per run")
+    parser.add_argument("--requests", type=int, default=256, help="requests per run")
+    parser.add_argument("--size", type=int, default=1 << 20, help="bytes per request (default 1 MiB)")
     parser.add_argument("--depth", type=int, default=4, help="requests in flight")
     parser.add_argument("--repeat", type=int, default=5, help="runs (best and median reported)")
     parser.add_argument(
@@ -163,7 +165,8 @@ def main() -> None:
         f"MTU {args.mtu} {'write' if args.write else 'read'}{' views' if args.views else ''}"
         f"{' batch' if args.batch else ''}{' into' if args.into else ''}"
         f"{' send-into' if args.send_into else ''}: "
-        f"{frames} frames x {args.repeat} runs, engine CPU time per frame (send + answer): "
+        f"{args.size}-byte requests, {frames} frames x {args.repeat} runs, "
+        "engine CPU time per frame (send + answer): "
         f"best {best * 1e6:.2f} us = {1 / best:,.0f} frames/s = {payload / best / 1e6:,.0f} MB/s; "
         f"median {median * 1e6:.2f} us = {1 / median:,.0f} frames/s"
     )

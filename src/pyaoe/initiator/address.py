@@ -13,6 +13,9 @@ from pyaoe.protocol import MAX_SHELF, MAX_SLOT
 __all__ = ["DeviceAddress", "parse_device_name", "as_address"]
 
 _NAME = re.compile(r"e?(\d+)\.(\d+)")
+#: Names as_address() has read (a bounded cache: it starts over when full).
+_PARSED: dict[str, DeviceAddress] = {}
+_PARSED_MAX = 1024
 
 
 class DeviceAddress(NamedTuple):
@@ -46,7 +49,14 @@ def parse_device_name(text: str) -> DeviceAddress:
 def as_address(device: DeviceAddress | tuple[int, int] | str) -> DeviceAddress:
     """Accept a DeviceAddress, a (shelf, slot) tuple or a device name."""
     if isinstance(device, str):
-        return parse_device_name(device)
+        # Callers name a device per request: remember the names already read.
+        address = _PARSED.get(device)
+        if address is None:
+            address = parse_device_name(device)
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[device] = address
+        return address
     if isinstance(device, DeviceAddress):
         return device
     shelf, slot = device

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from pyaoe.initiator.device import Device, DeviceState, Target
 from pyaoe.initiator.events import (
@@ -116,7 +117,13 @@ class DataPath:
 
     def submit(self, request: Request) -> None:
         device = request.device
-        register_request(device.active, request)
+        if request.kind is RequestKind.READ and not device.active_writes:
+            # A read waits only for earlier writes (Request.conflicts_with): none to check.
+            device.active[request.id] = request
+        else:
+            register_request(device.active, request)
+            if request.kind is RequestKind.WRITE:
+                device.active_writes += 1
         device.queue.append(request)
         self.dirty[device] = None
 
@@ -149,6 +156,8 @@ class DataPath:
             return
         if device.active.pop(request.id, None) is None:
             return
+        if request.kind is RequestKind.WRITE:
+            device.active_writes -= 1
         for later in request.dependents:
             later.waiting -= 1
             if later.waiting == 0:
@@ -180,14 +189,21 @@ class DataPath:
         if device.state is not DeviceState.UP or not device.queue:
             return
         queue = device.queue
-        remaining: deque[Request] = deque()
+        # Requests left with nothing to send drop out of the queue; it is rebuilt only then.
+        remaining: deque[Request] | None = None
         room = True
-        for request in queue:
-            if room and request.waiting == 0 and request.has_frames_to_send:
+        for index, request in enumerate(queue):
+            sendable = request.has_frames_to_send
+            if sendable and room and request.waiting == 0:
                 room = self._issue(request, now)
-            if request.has_frames_to_send:
-                remaining.append(request)
-        device.queue = remaining
+                sendable = request.has_frames_to_send
+            if remaining is not None:
+                if sendable:
+                    remaining.append(request)
+            elif not sendable:
+                remaining = deque(islice(queue, index))
+        if remaining is not None:
+            device.queue = remaining
 
     def _note_stall(self, device: Device, now: float) -> None:
         """Work waits and no target is reachable: deadsecs counts from now (recovery decides)."""

@@ -86,6 +86,7 @@ class Target:
         "probe_timer",
         "probing",
         "reads",
+        "request_prefix",
         "response_head",
         "rtt",
         "sector_count",
@@ -123,6 +124,9 @@ class Target:
         #: Bytes 6-19 of a clean ATA response from it (source MAC to command): the fast path
         #: compares them at once instead of field by field.
         self.response_head = mac + RESPONSE_HEAD.pack(ETH_P_AOE, RESPONSE_VERFLAGS, 0, *device.address, 0)
+        #: The fast path's last request prefix (bytes 0-19) to it: the interface, that
+        #: interface's MAC object then, and the prefix (remade when either changes).
+        self.request_prefix: tuple[str, bytes, bytes] | None = None
 
     def set_bufcnt(self, bufcnt: int, maxout: int) -> None:
         self.bufcnt = bufcnt
@@ -182,6 +186,7 @@ class Device:
 
     __slots__ = (
         "active",
+        "active_writes",
         "address",
         "firmware_version",
         "identify",
@@ -220,6 +225,8 @@ class Device:
         self.rexmit: deque[Frame] = deque()
         #: Requests not yet retired, by id, in submission order (for ordering overlapping ones).
         self.active: dict[int, Request] = {}
+        #: How many of them are writes (reads need not look for conflicts when none is).
+        self.active_writes = 0
         #: An IDENTIFY is to be sent as soon as a window has room; and the one in flight.
         self.identify_wanted = False
         self.identify_frame: Frame | None = None

@@ -79,10 +79,16 @@ def send_data_frames(dp: DataPath, request: Request, now: float) -> bool | None:
         return False
 
     ifname = ifaces[0]
-    address = device.address
-    prefix = REQUEST_PREFIX.pack(
-        target.mac, dp.macs[ifname], ETH_P_AOE, VERSION_FLAGS, 0, address.shelf, address.slot, _ATA
-    )
+    src = dp.macs[ifname]
+    cached = target.request_prefix
+    if cached is not None and cached[0] == ifname and cached[1] is src:
+        prefix = cached[2]
+    else:
+        address = device.address
+        prefix = REQUEST_PREFIX.pack(
+            target.mac, src, ETH_P_AOE, VERSION_FLAGS, 0, address.shelf, address.slot, _ATA
+        )
+        target.request_prefix = (ifname, src, prefix)
     per_frame = device.payload // SECTOR_SIZE
     writing = request.kind is RequestKind.WRITE
     if writing:

@@ -152,6 +152,7 @@ def fail_device(
     dp.timers.cancel(device.stall_timer)
     requests = list(device.active.values())
     device.active.clear()
+    device.active_writes = 0
     device.queue.clear()
     dp.dirty.pop(device, None)
     what = "went down" if error is RequestError.DEVICE_DOWN else "was removed"

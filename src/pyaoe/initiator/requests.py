@@ -186,7 +186,10 @@ class Request:
 
 def register_request(active: dict[int, Request], request: Request) -> None:
     """Enter ``request`` into a device's active set, waiting for each earlier one it conflicts with."""
+    reading = request.kind is RequestKind.READ
     for earlier in active.values():
+        if reading and earlier.kind is RequestKind.READ:
+            continue  # reads never wait for reads (conflicts_with's rule, without the call)
         if earlier.conflicts_with(request):
             request.waiting += 1
             earlier.dependents.append(request)

@@ -19,6 +19,7 @@ from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import InitiatorConfig, InitiatorEngine, RequestDone, RequestFailed
 from pyaoe.initiator import datapath as datapath_module
 from pyaoe.initiator.receive import FrameInput
+from pyaoe.initiator.requests import RequestKind
 from pyaoe.storage.memory import MemoryBackend
 from pyaoe.target import Export, ExportConfig, TargetEngine
 from pyaoe.testing import INITIATOR_MAC, EnginePair, FakeClock, LossyWire, engine_pair
@@ -137,6 +138,7 @@ def internal_state(engine: InitiatorEngine) -> list[Any]:
     state: list[Any] = [sorted(dp.tags), dp.tag_allocator.next_tag]
     for device in engine._table:
         state.append((device.next_target, [r.outstanding for r in device.active.values()]))
+        assert device.active_writes == sum(r.kind is RequestKind.WRITE for r in device.active.values())
         for t in device.targets:
             window, rtt = t.window, t.rtt
             state.append((t.nout, t.taint, dict(t.lost), t.next_if, t.reads, t.writes))
