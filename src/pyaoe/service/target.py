@@ -37,6 +37,8 @@ _RECV_BUFFER = 1 << 17
 #: receive starts is handled only when it returns; without a timeout it could wait forever.
 _WAKE_INTERVAL = 0.25
 _WAKE_TIMEVAL = struct.pack("@ll", 0, int(_WAKE_INTERVAL * 1_000_000))
+#: Cap of a socket's buffers (bytes), however many exports share it.
+_MAX_SOCKET_BUFFER = 64 << 20
 
 
 def _link_down(port: _Port, exc: OSError) -> None:
@@ -90,8 +92,10 @@ class TargetService:
                 probe.close()
                 only = exports[0].config if len(exports) == 1 else None
                 program = target_filter(mac, only.shelf if only else None, only.slot if only else None)
-                frames = self.buffer_frames or max(e.config.bufcnt for e in exports)
-                size = max(frames * (mtu + 14), 1 << 16)
+                # Room for every request the exports' buffer counts invite at once: they share
+                # this socket, and one discovery of many exports brings that many IDENTIFYs.
+                frames = self.buffer_frames or sum(e.config.bufcnt for e in exports)
+                size = min(max(frames * (mtu + 14), 1 << 16), _MAX_SOCKET_BUFFER)
                 sock = PacketSocket(ifname, bpf_program=program, rcvbuf=size, sndbuf=size)
                 sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _WAKE_TIMEVAL)
                 self._ports.append(_Port(sock, TargetEngine(sock.mac, sock.mtu, exports)))
