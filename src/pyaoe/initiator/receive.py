@@ -50,6 +50,10 @@ _FAILURE_MASK = int(ATA_FAILURE_MASK)
 _CLEAN_RESPONSE = Struct("!6s14sI3xB")
 _READ_FRAME = FrameKind.READ
 _WRITE_FRAME = FrameKind.WRITE
+#: Messages about peers' frames: at most _RATELIMIT_BURST every _RATELIMIT_INTERVAL seconds
+#: (the kernel's net_ratelimit() defaults).
+_RATELIMIT_INTERVAL = 5.0
+_RATELIMIT_BURST = 10
 _IN_FLIGHT = FrameState.IN_FLIGHT
 _RETIRED = FrameState.RETIRED
 
@@ -68,6 +72,10 @@ class FrameInput:
     #: The data path's tag table and dirty set (the same objects, never replaced).
     _tags: dict[int, tuple[Frame, Target, float]]
     _dirty: dict[Device, None]
+    # _rate_limited()'s state: set on the instance at the first message.
+    _ratelimit_start = -_RATELIMIT_INTERVAL
+    _ratelimit_count = 0
+    _ratelimit_suppressed = 0
 
     def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
         """Take one received frame (Ethernet header included). Never raises for its content."""
@@ -287,9 +295,30 @@ class FrameInput:
                 counters.ignored += 1
         except (FrameError, ValueError, IndexError, struct.error) as exc:
             counters.ignored += 1
-            log.warning(
-                "dropped a frame from %s on %s: %s (%s)", src.hex(), ifname, exc, bytes(frame[:36]).hex()
-            )
+            suppressed = self._rate_limited(now)
+            if suppressed is not None:
+                log.warning(
+                    "dropped a frame from %s on %s: %s (%s)%s",
+                    src.hex(),
+                    ifname,
+                    exc,
+                    bytes(frame[:36]).hex(),
+                    f"; {suppressed} similar messages suppressed" if suppressed else "",
+                )
+
+    def _rate_limited(self, now: float) -> int | None:
+        """Whether a message about a peer's frame may be written now, as the driver's
+        net_ratelimit() decides (a burst of 10 every 5 s): None when not, else how many were
+        held back since the last one. A peer sending junk must not flood the logs."""
+        if now - self._ratelimit_start >= _RATELIMIT_INTERVAL or now < self._ratelimit_start:
+            self._ratelimit_start = now
+            self._ratelimit_count = 0
+        if self._ratelimit_count >= _RATELIMIT_BURST:
+            self._ratelimit_suppressed += 1
+            return None
+        self._ratelimit_count += 1
+        suppressed, self._ratelimit_suppressed = self._ratelimit_suppressed, 0
+        return suppressed
 
     def _config_response(
         self,
@@ -304,13 +333,15 @@ class FrameInput:
     ) -> None:
         if verflags & _ERROR:
             self.counters.aoe_errors += 1
-            self._events.append(
-                Diagnostic(
-                    DiagnosticKind.AOE_ERROR,
-                    f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
-                    f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
+            # Rate-limited, as the driver's message is: anyone may send these.
+            if self._rate_limited(now) is not None:
+                self._events.append(
+                    Diagnostic(
+                        DiagnosticKind.AOE_ERROR,
+                        f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
+                        f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
+                    )
                 )
-            )
             return
         # Any version is accepted here: vblade announces itself with version 0.
         arg = decode_config(frame)
