@@ -136,6 +136,8 @@ class TargetHarness:
         self.model = initial_content(seed)
         with open(self.path, "wb") as f:
             f.write(self.model)
+        # Read back through a descriptor: the file may be unlinked while in use (atheris).
+        self._fd = os.open(self.path, os.O_RDONLY)
         self.exports: dict[tuple[int, int], Export] = {}
         self.windows: dict[tuple[int, int], tuple[int, int]] = {}
         for (shelf, slot), (offset, length, readonly, state, admins) in self.layout.items():
@@ -156,7 +158,9 @@ class TargetHarness:
     def close(self) -> None:
         for export in self.exports.values():
             export.backend.close()  # type: ignore[attr-defined]
-        os.unlink(self.path)
+        os.close(self._fd)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
 
     # -- the oracle ------------------------------------------------------------------------
     def verdict(self, frame: bytes) -> Verdict:
@@ -246,8 +250,7 @@ class TargetHarness:
 
     def check_storage(self) -> None:
         """The whole file, inside and outside every window, is what the model says."""
-        with open(self.path, "rb") as f:
-            data = f.read()
+        data = os.pread(self._fd, len(self.model) + 1, 0)
         if data != self.model:
             first = next(i for i in range(len(data)) if data[i] != self.model[i])
             where = [k for k, (b, s) in self.windows.items() if b <= first < b + s]
