@@ -98,6 +98,7 @@ class InitiatorService:
         self._states: dict[DeviceAddress, bool] = {}
         self._state_changed = threading.Condition()
         self._idle_lock = threading.Lock()
+        self._post_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop_requested = False
         self._closed = False
@@ -246,14 +247,17 @@ class InitiatorService:
         return self.call(lambda now: self._engine.device_info(name))  # type: ignore[no-any-return]
 
     def wait_for_device(self, name: DeviceRef, timeout: float) -> DeviceInfo:
-        """The device's info once it is up; TimeoutError if it is not up within ``timeout`` s."""
+        """The device's info once it is up; TimeoutError if it is not up within ``timeout`` s
+        (DeviceUnavailable if the service is not running)."""
         address = as_address(name)
         deadline = time.monotonic() + timeout
         while True:
             with self._state_changed:
                 while not self._states.get(address):
+                    if not self.running:
+                        raise DeviceUnavailable("the initiator is not running")
                     left = deadline - time.monotonic()
-                    if left <= 0 or not self.running:
+                    if left <= 0:
                         raise TimeoutError(f"{address.name} is not up after {timeout:g} s")
                     self._state_changed.wait(min(left, 1.0))
             info = self.device_info(address)
@@ -297,10 +301,13 @@ class InitiatorService:
 
     # -- the thread's side -------------------------------------------------------------------
     def _post(self, command: Command, future: Future[Any]) -> None:
-        if self._stop_requested or self._closed or self._thread is None:
-            future.set_exception(DeviceUnavailable("the initiator is not running"))
-            return
-        self._commands.append((command, future))
+        # Under the lock _finish() takes to stop accepting: a command is either queued before
+        # the last drain or refused here, never left waiting forever.
+        with self._post_lock:
+            if self._stop_requested or self._closed or self._thread is None:
+                future.set_exception(DeviceUnavailable("the initiator is not running"))
+                return
+            self._commands.append((command, future))
         if not self._wake_pending:
             self._wake_pending = True
             self._wake()
@@ -489,6 +496,8 @@ class InitiatorService:
     def _finish(self, reason: str) -> None:
         """On the way out (I/O thread): fail whatever waits, close everything."""
         stopped = DeviceUnavailable(reason)
+        with self._post_lock:
+            self._closed = True
         while self._commands:
             _, future = self._commands.popleft()
             if future.set_running_or_notify_cancel():
