@@ -86,7 +86,7 @@ class Target:
         "probe_timer",
         "probing",
         "reads",
-        "request_prefix",
+        "request_prefixes",
         "response_head",
         "rtt",
         "sector_count",
@@ -124,9 +124,9 @@ class Target:
         #: Bytes 6-19 of a clean ATA response from it (source MAC to command): the fast path
         #: compares them at once instead of field by field.
         self.response_head = mac + RESPONSE_HEAD.pack(ETH_P_AOE, RESPONSE_VERFLAGS, 0, *device.address, 0)
-        #: The fast path's last request prefix (bytes 0-19) to it: the interface, that
-        #: interface's MAC object then, and the prefix (remade when either changes).
-        self.request_prefix: tuple[str, bytes, bytes] | None = None
+        #: The fast path's request prefixes (bytes 0-19) to it, by interface, with the
+        #: interface's MAC object they were made with (remade when it changes).
+        self.request_prefixes: dict[str, tuple[bytes, bytes]] = {}
 
     def set_bufcnt(self, bufcnt: int, maxout: int) -> None:
         self.bufcnt = bufcnt
