@@ -29,6 +29,12 @@ def _bench(argv: Sequence[str]) -> int:
     return bench_main(argv)
 
 
+def _soak(argv: Sequence[str]) -> int:
+    from pyaoe.cli.soak import main as soak_main
+
+    return soak_main(argv)
+
+
 def _demo(argv: Sequence[str]) -> int:
     from pyaoe.demo import main as demo_main
 
@@ -39,6 +45,7 @@ _COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
     "initiator": (_initiator, "the AoE initiator: devices and the driver's files in a FUSE tree (root)"),
     "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
+    "soak": (_soak, "faults and load with a ledger of acknowledged writes: nothing may be lost (root)"),
     "demo": (_demo, "build a small SAN in network namespaces and show pyaoe working (root)"),
 }
 
