@@ -65,7 +65,7 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
             metavar="mac[,mac...]",
             action="append",
             default=[],
-            help="only these MACs may edit the mask and reserve lists (locks out the rest)",
+            help="only these MACs may edit the mask and reserve lists, even from outside the mask list",
         )
         parser.add_argument("--config-string", metavar="TEXT", help="initial config string")
         parser.add_argument("-c", "--config", metavar="FILE", help="serve the exports listed in a TOML file")
