@@ -589,10 +589,17 @@ def test_an_engine_failure_stops_the_service_and_fails_what_waits(one_vblade: tu
         def broken(*args: object) -> list[int]:
             raise RuntimeError("boom")
 
-        # The engine's sending breaks: the next request makes the I/O thread meet it.
-        service.call(lambda now: setattr(service._engine, "frames_to_send_into", broken))
+        def install(now: float) -> None:
+            engine: Any = service._engine
+            engine.frames_to_send_into = broken
+            engine.frames_to_send = broken
+
+        # A read waits (no interface: nowhere to send it); then the engine's sending breaks.
+        service.set_iflist("pyaoe-none0")
+        waiting = service.read("e6.6", 0, 4096)
+        service.call(install)
         with pytest.raises(DeviceUnavailable, match="boom") as failure:
-            service.read("e6.6", 0, 4096).result(10)
+            waiting.result(10)
         assert failure.value.errno == errno.EIO
         wait_until(lambda: not service.running, 5, "the I/O thread ended")
         (line,) = recorder.diagnostics(DiagnosticKind.INFO)[-1:]
