@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_logging
-from pyaoe.protocol import MAX_SHELF, MAX_SLOT, parse_mac
+from pyaoe.protocol import MAX_CONFIG_STRING, MAX_SHELF, MAX_SLOT, parse_mac
 from pyaoe.service.state import StateStore
 from pyaoe.service.target import ExportSpec, TargetService
 from pyaoe.storage.file import FileBackend
@@ -151,15 +151,19 @@ def make_export_spec(
         admin_macs=admin_macs,
         write_cache=not sync,
     )
-    saved = store.load(shelf_n, slot_n) if store else None
-    if saved is not None:
-        log.info(
-            "e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n) if store else ""
-        )
-    state = saved or ExportState(
-        config_string=(config_string or "").encode(),
-        mask_list=list(dict.fromkeys(mask_list)),
-    )
+    state = store.load(shelf_n, slot_n) if store else None
+    if state is None:
+        state = ExportState()
+    elif store is not None:
+        log.info("e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n))
+    # What the command line says beats what was remembered: an operator who tightens -m must
+    # not be overridden silently by an older saved list.
+    if config_string is not None:
+        state.config_string = config_string.encode()
+    if mask_list:
+        state.mask_list = list(dict.fromkeys(mask_list))
+    if len(state.config_string) > MAX_CONFIG_STRING:
+        raise CommandError(f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}")
     try:
         export = Export(config, backend, state, on_state_change=store.save if store else None)
     except ValueError as exc:

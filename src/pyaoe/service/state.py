@@ -11,8 +11,9 @@ import logging
 import os
 from pathlib import Path
 
-from pyaoe.protocol import format_mac, parse_mac
+from pyaoe.protocol import MAX_CONFIG_STRING, MAX_SECTOR_COUNT, format_mac, parse_mac
 from pyaoe.target import Export, ExportState
+from pyaoe.target.export import MAX_MASKS
 
 __all__ = ["StateStore"]
 
@@ -34,11 +35,17 @@ class StateStore:
         path = self.path(shelf, slot)
         try:
             doc = json.loads(path.read_text())
-            return ExportState(
+            state = ExportState(
                 config_string=bytes.fromhex(doc.get("config_string_hex", "")),
-                mask_list=[parse_mac(m) for m in doc.get("mask_list", [])],
-                reserve_list=[parse_mac(m) for m in doc.get("reserve_list", [])],
+                mask_list=list(dict.fromkeys(parse_mac(m) for m in doc.get("mask_list", []))),
+                reserve_list=list(dict.fromkeys(parse_mac(m) for m in doc.get("reserve_list", []))),
             )
+            # A hand-edited file must not make answers the wire cannot carry.
+            if len(state.config_string) > MAX_CONFIG_STRING:
+                raise ValueError(f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}")
+            if len(state.mask_list) > MAX_MASKS or len(state.reserve_list) > MAX_SECTOR_COUNT:
+                raise ValueError("mask or reserve list too long")
+            return state
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
