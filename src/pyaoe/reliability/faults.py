@@ -10,7 +10,6 @@ an InitiatorService in another, and returns Figures; the backing file is checked
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
 import time
@@ -23,7 +22,7 @@ from pyaoe.protocol import SECTOR_SIZE
 from pyaoe.reliability.ledger import Ledger, Verdict
 from pyaoe.reliability.peers import VBLADE_COMMAND, lossy_wire, nft_counters, start_initiator, start_target
 from pyaoe.reliability.report import Figures
-from pyaoe.reliability.workload import LoadStats, WriteLoad
+from pyaoe.reliability.workload import FaultyLoad, WriteLoad, file_reader, sparse_file, wire_reader
 from pyaoe.service.initiator_loop import InitiatorService
 
 __all__ = [
@@ -54,80 +53,12 @@ class FaultOptions:
     seed: int = 1
 
 
-def sparse_file(path: Path, size: int) -> Path:
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return path
-
-
-def file_reader(path: Path | str) -> Callable[[int, int], bytes]:
-    """read(lba, count) straight from a backing file."""
-
-    def read(lba: int, count: int) -> bytes:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            return os.pread(fd, count * SECTOR_SIZE, lba * SECTOR_SIZE)
-        finally:
-            os.close(fd)
-
-    return read
-
-
-def wire_reader(service: InitiatorService, name: str) -> Callable[[int, int], bytes]:
-    """read(lba, count) through the initiator."""
-
-    def read(lba: int, count: int) -> bytes:
-        return service.read(name, lba * SECTOR_SIZE, count * SECTOR_SIZE).result(600)
-
-    return read
-
-
 def check_file(figures: Figures, ledgers: Sequence[Ledger], path: Path | str) -> Verdict:
     total = Verdict()
     for ledger in ledgers:
         total.add(ledger.check(file_reader(path)))
     figures.verdict(total, "in the backing file")
     return total
-
-
-class FaultyLoad:
-    """A WriteLoad in a thread while the caller injects faults at even intervals; notes whether
-    the load made progress after each fault."""
-
-    def __init__(self, load: WriteLoad, seconds: float) -> None:
-        self.load = load
-        self.seconds = seconds
-        self.stats: LoadStats | None = None
-        self.error: BaseException | None = None
-        self.stalled: list[int] = []
-        self._thread = threading.Thread(target=self._run, name="pyaoe-load", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.stats = self.load.run(self.seconds)
-        except BaseException as exc:
-            self.error = exc
-
-    def run(self, faults: int, inject: Callable[[int], None]) -> LoadStats:
-        started = time.monotonic()
-        marks: list[int] = []
-        self._thread.start()
-        for i in range(faults):
-            when = started + self.seconds * (i + 1) / (faults + 1)
-            self._thread.join(max(0.0, when - time.monotonic()))
-            if not self._thread.is_alive():
-                break
-            inject(i)
-            marks.append(self.load.stats.writes)
-        # Progress after each fault: writes acknowledged between its end and the next fault
-        # (or the end of the load).
-        self._thread.join()
-        marks.append(self.load.stats.writes)
-        self.stalled = [i for i in range(len(marks) - 1) if marks[i + 1] <= marks[i]]
-        if self.error is not None:
-            raise self.error
-        assert self.stats is not None
-        return self.stats
 
 
 def _finish(figures: Figures, started: float, services: Sequence[InitiatorService]) -> Figures:

@@ -1,5 +1,6 @@
 """pyaoe.reliability.workload: a sustained random write load with reads checked on the way,
-driven through an InitiatorService and recorded in ledgers.
+driven through an InitiatorService and recorded in ledgers; FaultyLoad runs one while faults are
+injected; readers of the sectors from a backing file or through the initiator.
 
 Requests in flight never overlap, so the order in which they land cannot matter: the last
 acknowledged write of a sector is what the device must hold.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -16,13 +18,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyaoe.protocol import SECTOR_SIZE
 from pyaoe.reliability.ledger import Ledger, PlannedWrite
 from pyaoe.service.initiator_loop import InitiatorService
 
-__all__ = ["LoadStats", "WriteLoad"]
+__all__ = ["LoadStats", "WriteLoad", "FaultyLoad", "sparse_file", "file_reader", "wire_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -195,4 +198,72 @@ class WriteLoad:
                 with contextlib.suppress(Exception):  # the error is recorded by _finish
                     future.result(timeout=None if deadline is None else 600)
                 self._finish(op, future)
+        return self.stats
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+def file_reader(path: Path | str) -> Callable[[int, int], bytes]:
+    """read(lba, count) straight from a backing file."""
+
+    def read(lba: int, count: int) -> bytes:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.pread(fd, count * SECTOR_SIZE, lba * SECTOR_SIZE)
+        finally:
+            os.close(fd)
+
+    return read
+
+
+def wire_reader(service: InitiatorService, name: str) -> Callable[[int, int], bytes]:
+    """read(lba, count) through the initiator."""
+
+    def read(lba: int, count: int) -> bytes:
+        return service.read(name, lba * SECTOR_SIZE, count * SECTOR_SIZE).result(600)
+
+    return read
+
+
+class FaultyLoad:
+    """A WriteLoad in a thread while the caller injects faults at even intervals; notes whether
+    the load made progress after each fault."""
+
+    def __init__(self, load: WriteLoad, seconds: float) -> None:
+        self.load = load
+        self.seconds = seconds
+        self.stats: LoadStats | None = None
+        self.error: BaseException | None = None
+        self.stalled: list[int] = []
+        self._thread = threading.Thread(target=self._run, name="pyaoe-load", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.stats = self.load.run(self.seconds)
+        except BaseException as exc:
+            self.error = exc
+
+    def run(self, faults: int, inject: Callable[[int], None]) -> LoadStats:
+        started = time.monotonic()
+        marks: list[int] = []
+        self._thread.start()
+        for i in range(faults):
+            when = started + self.seconds * (i + 1) / (faults + 1)
+            self._thread.join(max(0.0, when - time.monotonic()))
+            if not self._thread.is_alive():
+                break
+            inject(i)
+            marks.append(self.load.stats.writes)
+        # Progress after each fault: writes acknowledged between its end and the next fault
+        # (or the end of the load).
+        self._thread.join()
+        marks.append(self.load.stats.writes)
+        self.stalled = [i for i in range(len(marks) - 1) if marks[i + 1] <= marks[i]]
+        if self.error is not None:
+            raise self.error
+        assert self.stats is not None
         return self.stats
