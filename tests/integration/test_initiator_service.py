@@ -590,7 +590,7 @@ def test_an_engine_failure_stops_the_service_and_fails_what_waits(one_vblade: tu
             raise RuntimeError("boom")
 
         def install(now: float) -> None:
-            engine: Any = service._engine
+            engine: Any = service._io.engine
             engine.frames_to_send_into = broken
             engine.frames_to_send = broken
 

@@ -6,8 +6,10 @@ decides which ports exist, and a netlink watch that says when to scan again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import select
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ __all__ = [
     "Filler",
     "InterfaceFacts",
     "Port",
+    "PortTable",
     "LinkWatch",
     "scan_interfaces",
     "open_port",
@@ -201,6 +204,61 @@ class Port:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class PortTable:
+    """The open ports, by interface name and by descriptor, registered with a poller."""
+
+    def __init__(self, poller: select.poll) -> None:
+        self.by_name: dict[str, Port] = {}
+        self.by_fd: dict[int, Port] = {}
+        self._poller = poller
+
+    def sync(self, found: dict[str, InterfaceFacts]) -> tuple[bool, bool]:
+        """Open and close ports to match ``found`` (a scan); returns (any change, any new port).
+
+        A port whose interface changed identity (index, MAC) is reopened, and so is one whose
+        new MTU its buffers cannot hold; a smaller MTU only updates its facts.
+        """
+        changed = added = False
+        for name, port in list(self.by_name.items()):
+            facts = found.get(name)
+            if facts == port.facts:
+                continue
+            changed = True
+            same = facts is not None and (facts.index, facts.mac) == (port.facts.index, port.facts.mac)
+            if same and facts is not None and port.holds(facts.mtu):
+                port.facts = facts
+            else:
+                self.close(port)
+        for name, facts in found.items():
+            if name not in self.by_name:
+                new = open_port(facts)
+                if new is not None:
+                    self.by_name[name] = new
+                    self.by_fd[new.fd] = new
+                    self._poller.register(new.fd, select.POLLIN)
+                    changed = added = True
+                    log.info("using %s (%s, MTU %d) for AoE", name, facts.mac.hex(":"), facts.mtu)
+        return changed, added
+
+    def interfaces(self) -> dict[str, tuple[bytes, int]]:
+        """name -> (MAC, MTU) of every open port (what the engine is told)."""
+        return {name: (p.facts.mac, p.facts.mtu) for name, p in list(self.by_name.items())}
+
+    def close(self, port: Port) -> None:
+        log.info("no longer using %s for AoE", port.ifname)
+        self.by_name.pop(port.ifname, None)
+        self.by_fd.pop(port.fd, None)
+        with contextlib.suppress(KeyError):
+            self._poller.unregister(port.fd)
+        port.close()
+
+    def close_all(self) -> None:
+        for port in list(self.by_name.values()):
+            port.close()
+        self.by_name.clear()
+        self.by_fd.clear()
 
 
 class LinkWatch:
