@@ -152,13 +152,15 @@ class FileBackend:
     def write(self, data: memoryview, offset: int) -> int:
         if self._readonly:
             raise PermissionError(1, "export is read-only")
-        self._check(offset, len(data))
-        if self._bounce is not None and len(data) <= _BOUNCE_SIZE:
-            self._bounce[: len(data)] = data
-            return os.pwritev(self.fd, [memoryview(self._bounce)[: len(data)]], self._base + offset)
-        done = 0
-        while done < len(data):
-            done += os.pwritev(self.fd, [data[done:]], self._base + offset + done)
+        length = len(data)
+        if offset < 0 or offset + length > self._size:
+            self._check(offset, length)
+        if self._bounce is not None and length <= _BOUNCE_SIZE:
+            self._bounce[:length] = data
+            return os.pwrite(self.fd, memoryview(self._bounce)[:length], self._base + offset)
+        done = os.pwrite(self.fd, data, self._base + offset)
+        while done < length:
+            done += os.pwrite(self.fd, data[done:], self._base + offset + done)
         return done
 
     def flush(self) -> None:
