@@ -16,6 +16,7 @@ from pyaoe.reliability.faults import (
     two_initiators,
 )
 from pyaoe.reliability.report import Figures
+from pyaoe.reliability.stable import stable_storage
 
 pytestmark = pytest.mark.netns
 
@@ -68,3 +69,12 @@ def test_two_initiators_writing_halves_of_one_export_at_once(tmp_path: Path) -> 
     assert_nothing_lost(figures)
     assert figures.errors == 0
     assert figures.bytes_verified > 8 * MiB  # both halves written
+
+
+def test_flush_cache_and_sync_mode_put_acknowledged_writes_on_the_disk(tmp_path: Path) -> None:
+    """The backing file on ext4 on a loop device: the loop device's image is the disk."""
+    figures = stable_storage(short(tmp_path))
+    assert_nothing_lost(figures)
+    assert figures.errors == 0
+    # Without the flush the data was still in the page cache: the check can tell.
+    assert not figures.notes[0].startswith("before FLUSH CACHE 0.0 of")

@@ -39,7 +39,8 @@ def test_short_run_prints_the_figures_and_writes_json(tmp_path: Path) -> None:
     [
         (
             ["--only", "nope"],
-            "pyaoe soak: unknown scenario 'nope' (known: kill, lossy, link, full, two, many, thousand)",
+            "pyaoe soak: unknown scenario 'nope' "
+            "(known: kill, lossy, link, full, two, stable, many, thousand)",
         ),
         (["--short", "--minutes", "3"], "pyaoe soak: give --short or --minutes, not both"),
         (["--minutes", "0"], "pyaoe soak: --minutes must be positive, not 0"),
@@ -55,4 +56,4 @@ def test_mistakes_are_one_line(args: list[str], message: str) -> None:
 def test_help_names_every_scenario() -> None:
     done = soak("--help", timeout=30)
     assert done.returncode == 0
-    assert "kill,lossy,link,full,two,many,thousand" in done.stdout.replace("\n", "").replace(" ", "")
+    assert "kill,lossy,link,full,two,stable,many,thousand" in done.stdout.replace("\n", "").replace(" ", "")

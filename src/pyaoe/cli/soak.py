@@ -27,9 +27,10 @@ def build_parser() -> OneLineParser:
         description=(
             "Prove that nothing acknowledged is lost: random writes recorded in a ledger while the target "
             "is killed (SIGKILL) and restarted, the wire loses 10% and duplicates 5% of the frames, the "
-            "link goes down and up, the backing file's file system fills up, and two initiators write one "
-            "export; then 100 exports served to 4 initiators at once (the soak) and 1,000 exports found "
-            "by one initiator. Everything runs in network namespaces; needs root."
+            "link goes down and up, the backing file's file system fills up, two initiators write one "
+            "export, and FLUSH CACHE and -s are checked against a loop device's image; then 100 exports "
+            "served to 4 initiators at once (the soak) and 1,000 exports found by one initiator. "
+            "Everything runs in network namespaces; needs root."
         ),
     )
     parser.add_argument("--short", action="store_true", help="the short CI run (a few minutes in all)")

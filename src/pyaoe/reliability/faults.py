@@ -61,7 +61,21 @@ def check_file(figures: Figures, ledgers: Sequence[Ledger], path: Path | str) ->
     return total
 
 
-def _finish(figures: Figures, started: float, services: Sequence[InitiatorService]) -> Figures:
+def wait_up(service: InitiatorService, name: str, timeout: float = 90.0) -> None:
+    """Wait for ``name`` to come up, asking again every 5 s as aoe-discover would: on a lossy
+    wire the answer to the first discovery may be lost, and the periodic one is a minute away."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            service.wait_for_device(name, min(5.0, max(0.1, deadline - time.monotonic())))
+            return
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            service.discover()
+
+
+def finish_figures(figures: Figures, started: float, services: Sequence[InitiatorService]) -> Figures:
     figures.seconds = time.monotonic() - started
     for service in services:
         figures.count(service.counters)
@@ -69,7 +83,7 @@ def _finish(figures: Figures, started: float, services: Sequence[InitiatorServic
 
 
 @contextlib.contextmanager
-def _pair(mtu: int = 1500) -> Iterator[tuple[Lab, str, str, Link, Link]]:
+def namespace_pair(mtu: int = 1500) -> Iterator[tuple[Lab, str, str, Link, Link]]:
     """A target namespace and an initiator namespace joined by a veth pair."""
     with Lab() as lab:
         target_ns, initiator_ns = lab.netns("aoeft"), lab.netns("aoefi")
@@ -85,7 +99,7 @@ def target_killed(options: FaultOptions) -> Figures:
     rng = random.Random(f"kill-{options.seed}")
     path = sparse_file(options.workdir / "killed.img", options.size_mib * MiB)
     started = time.monotonic()
-    with _pair() as (lab, target_ns, initiator_ns, here, there):
+    with namespace_pair() as (lab, target_ns, initiator_ns, here, there):
         plain = ["7", "1", there.ifname, str(path)]
         with start_target(lab, target_ns, plain, workdir=options.workdir) as target:
             service = start_initiator(initiator_ns, [here.ifname], deadsecs=DEADSECS)
@@ -118,7 +132,7 @@ def target_killed(options: FaultOptions) -> Figures:
             )
             if runner.stalled:
                 figures.problems.append(f"no write acknowledged after fault(s) {runner.stalled}")
-    return _finish(figures, started, [service])
+    return finish_figures(figures, started, [service])
 
 
 def lossy_wire_run(options: FaultOptions, drop: int = 10, dup: int = 5) -> Figures:
@@ -129,13 +143,13 @@ def lossy_wire_run(options: FaultOptions, drop: int = 10, dup: int = 5) -> Figur
     path = sparse_file(options.workdir / "lossy.img", options.size_mib * MiB)
     started = time.monotonic()
     # Jumbo frames: the window stays small on a lossy wire, so each frame should carry more.
-    with _pair(mtu=9000) as (lab, target_ns, initiator_ns, here, there):
+    with namespace_pair(mtu=9000) as (lab, target_ns, initiator_ns, here, there):
         lossy_wire(lab, target_ns, there.ifname, drop, dup)
         lossy_wire(lab, initiator_ns, here.ifname, drop, dup)
         with start_target(lab, target_ns, ["7", "2", there.ifname, str(path)], workdir=options.workdir):
             service = start_initiator(initiator_ns, [here.ifname], deadsecs=DEADSECS)
             try:
-                service.wait_for_device("e7.2", 30)
+                wait_up(service, "e7.2")
                 ledger = Ledger("e7.2", 0, options.size_mib * MiB // SECTOR_SIZE)
                 stats = WriteLoad(service, [ledger], rng, read_share=0.3).run(options.seconds)
                 over_wire = ledger.check(wire_reader(service, "e7.2"), written_only=True)
@@ -154,7 +168,7 @@ def lossy_wire_run(options: FaultOptions, drop: int = 10, dup: int = 5) -> Figur
             )
             if service.counters.retransmits == 0:
                 figures.problems.append("no retransmission: the wire lost nothing?")
-    return _finish(figures, started, [service])
+    return finish_figures(figures, started, [service])
 
 
 def link_down_up(options: FaultOptions) -> Figures:
@@ -165,7 +179,7 @@ def link_down_up(options: FaultOptions) -> Figures:
     path = sparse_file(options.workdir / "link.img", options.size_mib * MiB)
     started = time.monotonic()
     with (
-        _pair() as (lab, target_ns, initiator_ns, here, there),
+        namespace_pair() as (lab, target_ns, initiator_ns, here, there),
         start_target(lab, target_ns, ["7", "3", there.ifname, str(path)], workdir=options.workdir),
     ):
         service = start_initiator(initiator_ns, [here.ifname], deadsecs=DEADSECS)
@@ -195,7 +209,7 @@ def link_down_up(options: FaultOptions) -> Figures:
             figures.problems.append(f"no write acknowledged after fault(s) {runner.stalled}")
         if up != "up":
             figures.problems.append(f"device {up} after the load")
-    return _finish(figures, started, [service])
+    return finish_figures(figures, started, [service])
 
 
 # A private mount namespace with a small tmpfs holding a sparse backing file larger than the
@@ -227,7 +241,7 @@ def disk_full(options: FaultOptions, space_mib: int = 6, filler_mib: int = 2) ->
         f"{filler_mib}M",
     ]
     started = time.monotonic()
-    with _pair() as (lab, target_ns, initiator_ns, here, there):
+    with namespace_pair() as (lab, target_ns, initiator_ns, here, there):
         args = ["7", "4", there.ifname, str(mount / "disk.img")]
         with start_target(lab, target_ns, args, wrapper=wrapper, workdir=options.workdir) as target:
             service = start_initiator(initiator_ns, [here.ifname], deadsecs=DEADSECS)
@@ -272,7 +286,7 @@ def disk_full(options: FaultOptions, space_mib: int = 6, filler_mib: int = 2) ->
                 f"{'a new write succeeded' if recovered else 'no write succeeded'} "
                 f"after {filler_mib} MiB were freed"
             )
-    return _finish(figures, started, [service])
+    return finish_figures(figures, started, [service])
 
 
 def two_initiators(options: FaultOptions) -> Figures:
@@ -324,7 +338,7 @@ def two_initiators(options: FaultOptions) -> Figures:
                 "both wrote at once: "
                 + ", ".join(f"{(lo.stats.writes if lo.stats else 0):,} writes" for lo in loads)
             )
-    return _finish(figures, started, services)
+    return finish_figures(figures, started, services)
 
 
 FAULTS: dict[str, Callable[[FaultOptions], Figures]] = {

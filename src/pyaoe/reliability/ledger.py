@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pyaoe.protocol import SECTOR_SIZE
 
-__all__ = ["Ledger", "PlannedWrite", "Verdict", "sector_bytes", "write_bytes", "SECTOR_MAGIC"]
+__all__ = ["Ledger", "PlannedWrite", "Verdict", "sector_bytes", "write_bytes", "scan_stamps", "SECTOR_MAGIC"]
 
 SECTOR_MAGIC = b"PyAo"
 #: magic, writer, LBA, version: the self-description at the start of every written sector.
@@ -99,8 +99,10 @@ class Ledger:
         self._version = 0
         #: Latest acknowledged version per sector (0: never written, the initial zeros).
         self.acked = array("Q", bytes(8 * count))
-        #: Versions of failed writes since the last acknowledged one, per sector.
-        self.maybe: dict[int, set[int]] = {}
+        #: Latest failed version per sector. Writes to one sector never overlap in flight, so
+        #: every version between the acknowledged one and this one that carries the sector's
+        #: LBA was a failed write to it, and may have landed.
+        self.failed_max = array("Q", bytes(8 * count))
         self.acknowledged_bytes = 0
 
     def plan(self, lba: int, count: int) -> PlannedWrite:
@@ -114,36 +116,35 @@ class Ledger:
 
     def acknowledged(self, write: PlannedWrite) -> None:
         base = write.lba - self.first
-        acked, maybe = self.acked, self.maybe
+        acked = self.acked
         for i in range(base, base + write.count):
             acked[i] = write.version
-            if maybe:
-                maybe.pop(i, None)
         self.acknowledged_bytes += write.count * SECTOR_SIZE
 
     def failed(self, write: PlannedWrite) -> None:
         base = write.lba - self.first
+        failed_max = self.failed_max
         for i in range(base, base + write.count):
-            self.maybe.setdefault(i, set()).add(write.version)
+            failed_max[i] = write.version
 
     def expected(self, lba: int, count: int) -> bytes | None:
         """What sectors [lba, lba + count) must hold now, or None when one is unsettled."""
         base = lba - self.first
         parts = []
         for i in range(base, base + count):
-            if i in self.maybe:
-                return None
             version = self.acked[i]
+            if self.failed_max[i] > version:
+                return None
             parts.append(sector_bytes(self.writer, self.first + i, version) if version else _ZERO)
         return b"".join(parts)
 
     def written_runs(self) -> list[tuple[int, int]]:
         """(first index, count) of every run of sectors written at least once (acknowledged or not)."""
         runs: list[tuple[int, int]] = []
-        acked, maybe = self.acked, self.maybe
+        acked, failed_max = self.acked, self.failed_max
         start = -1
         for i in range(self.count + 1):
-            written = i < self.count and (acked[i] != 0 or i in maybe)
+            written = i < self.count and (acked[i] != 0 or failed_max[i] != 0)
             if written and start < 0:
                 start = i
             elif not written and start >= 0:
@@ -168,22 +169,23 @@ class Ledger:
         return verdict
 
     def _check_chunk(self, start: int, data: memoryview, verdict: Verdict) -> None:
-        acked, maybe = self.acked, self.maybe
+        acked, failed_max = self.acked, self.failed_max
         zero = _ZERO
         for i in range(len(data) // SECTOR_SIZE):
             index = start + i
             sector = data[i * SECTOR_SIZE : (i + 1) * SECTOR_SIZE]
             want = acked[index]
-            allowed = maybe.get(index)
+            newest = failed_max[index]
+            unsettled = newest > want
             lba = self.first + index
-            if allowed:
+            if unsettled:
                 verdict.unsettled += 1
-            if want == 0 and not allowed:
+            if want == 0 and not unsettled:
                 if sector != zero:
                     self._lose(verdict, lba, "never written, not zeros")
                 continue
             found = self._version_in(sector, lba)
-            if found == want or (allowed is not None and found in allowed):
+            if found == want or (unsettled and found is not None and want < found <= newest):
                 if want:
                     verdict.verified += SECTOR_SIZE
                 continue
@@ -205,3 +207,40 @@ class Ledger:
         verdict.lost += SECTOR_SIZE
         if len(verdict.examples) < 5:
             verdict.examples.append((self.device, lba, why))
+
+    def check_stable(self, stamps: dict[tuple[int, int], int], floor: array[int] | None = None) -> Verdict:
+        """Check what a disk image holds (``stamps`` from scan_stamps) against the ledger: each
+        sector must be there at its acknowledged version, or at one written later. ``floor``
+        (a copy of ``acked`` taken at a FLUSH CACHE) checks against that moment instead."""
+        verdict = Verdict()
+        wanted = self.acked if floor is None else floor
+        for index, want in enumerate(wanted):
+            if not want:
+                continue
+            lba = self.first + index
+            found = stamps.get((self.writer, lba))
+            if found is not None and found >= want:
+                verdict.verified += SECTOR_SIZE
+            else:
+                why = "not on the disk" if found is None else f"version {found} on the disk"
+                self._lose(verdict, lba, f"{why}, acknowledged {want}")
+        return verdict
+
+
+def scan_stamps(image: bytes, stamps: dict[tuple[int, int], int] | None = None) -> dict[tuple[int, int], int]:
+    """Every intact written sector found at a 512-byte boundary of ``image`` (a whole disk: file
+    data blocks are aligned there), as (writer, LBA) -> the highest version found."""
+    found = {} if stamps is None else stamps
+    view = memoryview(image)
+    at = image.find(SECTOR_MAGIC)
+    while at >= 0:
+        if at % SECTOR_SIZE == 0 and at + SECTOR_SIZE <= len(image):
+            _magic, writer, lba, version = _HEADER.unpack_from(image, at)
+            if view[at + _HEADER.size : at + SECTOR_SIZE] == _body(lba, version, writer):
+                key = (writer, lba)
+                if version > found.get(key, 0):
+                    found[key] = version
+            at = image.find(SECTOR_MAGIC, at + SECTOR_SIZE)
+        else:
+            at = image.find(SECTOR_MAGIC, at - at % SECTOR_SIZE + SECTOR_SIZE)
+    return found

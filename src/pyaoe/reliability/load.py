@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyaoe.lab.netns import Lab
 from pyaoe.protocol import SECTOR_SIZE
-from pyaoe.reliability.faults import DEADSECS
+from pyaoe.reliability.faults import DEADSECS, finish_figures
 from pyaoe.reliability.ledger import Ledger, Verdict
 from pyaoe.reliability.peers import TARGET_COMMAND, rss_kib, start_initiator, start_target, write_config
 from pyaoe.reliability.report import Figures
@@ -209,7 +209,7 @@ def many_initiators(options: LoadOptions) -> Figures:
             f"{written / MiB / options.seconds:.1f} MiB/s written in all; every initiator saw all "
             f"{len(names)} exports up at the end: {all(n == len(names) for n in still_up)}"
         )
-    return _finish(figures, started, services)
+    return finish_figures(figures, started, services)
 
 
 def _run(load: WriteLoad, seconds: float) -> LoadStats | BaseException:
@@ -217,13 +217,6 @@ def _run(load: WriteLoad, seconds: float) -> LoadStats | BaseException:
         return load.run(seconds)
     except BaseException as exc:
         return exc
-
-
-def _finish(figures: Figures, started: float, services: Sequence[InitiatorService]) -> Figures:
-    figures.seconds = time.monotonic() - started
-    for service in services:
-        figures.count(service.counters)
-    return figures
 
 
 def spread_addresses(count: int, seed: int = 1) -> list[tuple[int, int]]:
@@ -306,7 +299,7 @@ def thousand_exports(options: LoadOptions) -> Figures:
             f"discovery took {at_discovery.frames_sent:,} frames sent, "
             f"{at_discovery.retransmits:,} of them retransmits"
         )
-    return _finish(figures, started, [service])
+    return finish_figures(figures, started, [service])
 
 
 LOADS: dict[str, Callable[[LoadOptions], Figures]] = {

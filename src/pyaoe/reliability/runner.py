@@ -17,13 +17,15 @@ from pathlib import Path
 from pyaoe.reliability.faults import FAULTS, FaultOptions
 from pyaoe.reliability.load import LOADS, LoadOptions
 from pyaoe.reliability.report import Figures
+from pyaoe.reliability.stable import stable_storage
 
 __all__ = ["SoakPlan", "SCENARIOS", "run_scenarios", "short_plan", "soak_plan"]
 
 log = logging.getLogger(__name__)
 
+_FAULTS: dict[str, Callable[[FaultOptions], Figures]] = {**FAULTS, "stable": stable_storage}
 #: Scenario names in the order they run.
-SCENARIOS: tuple[str, ...] = (*FAULTS, *LOADS)
+SCENARIOS: tuple[str, ...] = (*_FAULTS, *LOADS)
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,11 @@ def run_scenarios(
                 progress(f"running {name} ...")
             started = time.monotonic()
             try:
-                if name in FAULTS:
+                if name in _FAULTS:
                     options = FaultOptions(
                         folder, seconds=plan.fault_seconds, faults=plan.faults, size_mib=plan.fault_size_mib
                     )
-                    figures = FAULTS[name](options)
+                    figures = _FAULTS[name](options)
                 else:
                     figures = LOADS[name](
                         LoadOptions(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from pyaoe.protocol import SECTOR_SIZE
-from pyaoe.reliability.ledger import Ledger, sector_bytes, write_bytes
+from pyaoe.reliability.ledger import Ledger, scan_stamps, sector_bytes, write_bytes
 
 
 class Disk:
@@ -87,3 +89,37 @@ def test_plans_outside_the_ledger_are_refused() -> None:
         ledger.plan(15, 2)
     with pytest.raises(ValueError):
         Ledger("e1.1", 0, 0)
+
+
+def test_any_failed_version_since_the_last_acknowledged_one_may_be_found() -> None:
+    disk, ledger = Disk(8), Ledger("e1.1", 0, 8)
+    acked = ledger.plan(0, 8)
+    disk.put(0, ledger.data(acked))
+    ledger.acknowledged(acked)
+    failures = [ledger.plan(0, 8) for _ in range(3)]
+    for write in failures:
+        ledger.failed(write)
+    disk.put(2, ledger.data(failures[1])[2 * SECTOR_SIZE : 3 * SECTOR_SIZE])  # the middle one, in sector 2
+    assert ledger.check(disk.read).lost == 0
+    stray = ledger.plan(0, 8)  # planned, never sent: its version cannot be on the disk
+    disk.put(3, ledger.data(stray)[3 * SECTOR_SIZE : 4 * SECTOR_SIZE])
+    assert ledger.check(disk.read).lost == SECTOR_SIZE
+
+
+def test_stamps_found_in_a_disk_image_show_what_reached_the_disk() -> None:
+    ledger = Ledger("e1.1", 100, 16)
+    first, second = ledger.plan(100, 8), ledger.plan(108, 8)
+    for write in (first, second):
+        ledger.acknowledged(write)
+    # An image holding the first write (at some block far from its LBA) and half the second.
+    image = (
+        bytes(4096) + ledger.data(first) + b"\x00" * 7 + bytes(505) + ledger.data(second)[: 4 * SECTOR_SIZE]
+    )
+    stamps = scan_stamps(image)
+    assert stamps == {(1, lba): 1 for lba in range(100, 108)} | {(1, lba): 2 for lba in range(108, 112)}
+    verdict = ledger.check_stable(stamps)
+    assert (verdict.verified, verdict.lost) == (12 * SECTOR_SIZE, 4 * SECTOR_SIZE)
+    assert "not on the disk" in verdict.examples[0][2]
+    # Against the ledger as it was before the second write, the image is complete.
+    floor = array("Q", [1] * 8 + [0] * 8)
+    assert ledger.check_stable(stamps, floor).lost == 0
