@@ -3,7 +3,7 @@
 #   make test   run the whole test suite against the real peers
 PY := .venv/bin/python
 
-.PHONY: setup demo test bench lint
+.PHONY: setup demo test bench soak lint
 setup:
 	./scripts/setup.sh
 
@@ -15,6 +15,9 @@ test: setup
 
 bench: setup
 	$(PY) -m pyaoe bench
+
+soak: setup
+	$(PY) -m pyaoe soak
 
 lint: setup
 	.venv/bin/ruff check src tests
