@@ -1,5 +1,6 @@
 """A backing file on a full tmpfs: reading a hole returns zeros and a write needing space fails
-with ENOSPC (never SIGBUS, which a read through a mapping of the file would raise)."""
+with ENOSPC (never SIGBUS, which a read through a mapping of the file would raise: the backend
+maps nothing)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ try:
 except OSError as exc:
     assert exc.errno == errno.ENOSPC, exc
     print("ENOSPC")
-# As the target's fast path reads: through the mapping when there is one.
-view = backend.read_view
-if view is not None:
-    hole[:] = view[7 << 20 : (7 << 20) + 4096]
-else:
-    backend.read_into(memoryview(hole), 7 << 20)
+# As the target's fast path reads: a run of frames in one vectored call.
+halves = [memoryview(hole)[:2048], memoryview(hole)[2048:]]
+assert backend.readv(halves, 7 << 20) == 4096
+try:
+    backend.writev([memoryview(b"y" * 2048)] * 2, 6 << 20)
+except OSError as exc:
+    assert exc.errno == errno.ENOSPC, exc
 print("read", hole == bytes(4096))
 """
 

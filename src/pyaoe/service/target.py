@@ -156,7 +156,7 @@ class TargetService:
     def _serve_batched(self, port: _Port) -> None:
         """recvmmsg a batch, answer READ/WRITE in place, sendmmsg the replies: the fast path."""
         batch = MmsgBatch(port.sock.fileno(), self.batch_size, _RECV_BUFFER)
-        fast = FastPath(port.engine).answer_in_place
+        answer = FastPath(port.engine).answer_batch
         buffers = batch.buffers
         while not self._stopping:
             try:
@@ -168,20 +168,26 @@ class TargetService:
                 continue
             if not n:
                 continue
-            replies = []
-            for i, length in enumerate(batch.lengths(n)):
-                buf = buffers[i]
-                reply = fast(buf, length)  # type: ignore[arg-type]
-                if reply != NOT_HANDLED:
-                    replies.append((i, reply))
+            lengths = batch.lengths(n)
+            replies = answer(buffers, lengths)
+            try:
+                if NOT_HANDLED not in replies:
+                    batch.send_first(replies)
                 else:
-                    self._handle(port, buf, length)
-            if replies:
-                try:
-                    batch.send(replies)
-                except OSError as exc:
-                    # As in _handle: lost replies (EMSGSIZE after the MTU shrank), not a crash.
-                    log.warning("%s: %d replies not sent: %s", port.sock.ifname, len(replies), exc)
+                    self._answer_rest(port, batch, lengths, replies)
+            except OSError as exc:
+                # As in _handle: lost replies (EMSGSIZE after the MTU shrank), not a crash.
+                log.warning("%s: %d replies not sent: %s", port.sock.ifname, len(replies), exc)
+
+    def _answer_rest(self, port: _Port, batch: MmsgBatch, lengths: list[int], replies: list[int]) -> None:
+        """A batch with frames the fast path left alone: the engine answers those one by one,
+        then the fast path's replies go out together."""
+        for i, reply in enumerate(replies):
+            if reply == NOT_HANDLED:
+                self._handle(port, batch.buffers[i], lengths[i])
+        sends = [(i, reply) for i, reply in enumerate(replies) if reply != NOT_HANDLED]
+        if sends:
+            batch.send(sends)
 
     def _serve_many(self) -> None:
         buf = bytearray(_RECV_BUFFER)

@@ -1,39 +1,29 @@
 """pyaoe.storage.file: an export backed by a regular file (sparse or not) or a block device.
 
 A window of the file (vblade -o/-l, in sectors), read-only, O_DIRECT (-d) and O_SYNC (-s) modes.
-Reads may go through a read-only shared mapping; writes always use pwrite, so a full disk is an
-error code (ENOSPC), never a SIGBUS. A file on tmpfs is never mapped: there even reading a hole
-through the mapping needs space, and a full tmpfs answers that with SIGBUS.
+Reads and writes are vectored (preadv/pwritev): the target's fast path moves a whole run of
+contiguous frames in one call. Nothing is memory-mapped: a full disk or a bad sector is an error
+code (ENOSPC, EIO), never a SIGBUS, and the process's RSS does not grow with the export.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import mmap
 import os
 import stat
 import struct
+from collections.abc import Callable, Sequence
 
 from pyaoe.protocol import SECTOR_SIZE
 
 __all__ = ["FileBackend", "device_size"]
 
+_Vectored = Callable[[int, Sequence[memoryview], int], int]
 _BLKGETSIZE64 = 0x80081272
 #: O_DIRECT needs 512-byte aligned memory; an mmap is page aligned. Large enough for any frame.
 _BOUNCE_SIZE = 256 * SECTOR_SIZE
-#: statfs f_type of tmpfs: its page cache is its storage (see the module docstring).
-_TMPFS_MAGIC = 0x01021994
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _on_tmpfs(fd: int) -> bool:
-    """True when the open regular file ``fd`` lives on a tmpfs."""
-    buf = ctypes.create_string_buffer(256)  # struct statfs, f_type first
-    if _libc.fstatfs(fd, buf) != 0:
-        return False
-    return bool(struct.unpack_from("@l", buf)[0] == _TMPFS_MAGIC)
 
 
 def device_size(fd: int) -> int:
@@ -102,25 +92,6 @@ class FileBackend:
         self.direct = direct
         self.sync = sync
         self._bounce = mmap.mmap(-1, _BOUNCE_SIZE) if direct else None
-        self._map: mmap.mmap | None = None
-        #: The export window mapped into memory, for reads without a system call (the target's
-        #: fast path copies straight from it); None with O_DIRECT, which must bypass the cache.
-        self.read_view: memoryview | None = None
-        if not direct:
-            self._map_window()
-
-    def _map_window(self) -> None:
-        if stat.S_ISREG(os.fstat(self.fd).st_mode) and _on_tmpfs(self.fd):
-            return  # reads of holes through a mapping could SIGBUS once the tmpfs is full
-        # mmap offsets must be page aligned: map from the page holding the window's start.
-        start = self._base - self._base % mmap.ALLOCATIONGRANULARITY
-        try:
-            self._map = mmap.mmap(
-                self.fd, self._base + self._size - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start
-            )
-        except (OSError, ValueError, OverflowError):
-            return  # not mappable (some character devices, huge windows on 32-bit): use pread
-        self.read_view = memoryview(self._map)[self._base - start : self._base - start + self._size]
 
     @property
     def size(self) -> int:
@@ -136,46 +107,88 @@ class FileBackend:
             raise OSError(22, f"{length} bytes at {offset} fall outside the {self._size}-byte export")
 
     def read_into(self, buf: memoryview, offset: int) -> int:
-        self._check(offset, len(buf))
-        if self._bounce is not None and len(buf) <= _BOUNCE_SIZE:
-            n = os.preadv(self.fd, [memoryview(self._bounce)[: len(buf)]], self._base + offset)
-            buf[:n] = self._bounce[:n]
-            return n
-        done = 0
-        while done < len(buf):
-            n = os.preadv(self.fd, [buf[done:]], self._base + offset + done)
-            if n == 0:
-                break
-            done += n
-        return done
+        return self.readv((buf,), offset)
 
     def write(self, data: memoryview, offset: int) -> int:
-        if self._readonly:
-            raise PermissionError(1, "export is read-only")
-        length = len(data)
+        return self.writev((data,), offset)
+
+    def readv(self, buffers: Sequence[memoryview], offset: int) -> int:
+        """Fill ``buffers`` in turn from ``offset`` (one preadv for a whole run of frames)."""
+        length = sum(len(b) for b in buffers)
         if offset < 0 or offset + length > self._size:
             self._check(offset, length)
-        if self._bounce is not None and length <= _BOUNCE_SIZE:
-            self._bounce[:length] = data
-            return os.pwrite(self.fd, memoryview(self._bounce)[:length], self._base + offset)
-        done = os.pwrite(self.fd, data, self._base + offset)
-        while done < length:
-            done += os.pwrite(self.fd, data[done:], self._base + offset + done)
+        if self._bounce is not None:
+            return self._bounced(self._bounce, buffers, offset, writing=False)
+        done = os.preadv(self.fd, buffers, self._base + offset)
+        if done < length:
+            done += self._finish(buffers, offset, done, length, os.preadv)
+        return done
+
+    def writev(self, buffers: Sequence[memoryview], offset: int) -> int:
+        """Write ``buffers`` in turn from ``offset``, all before returning (one pwritev)."""
+        if self._readonly:
+            raise PermissionError(1, "export is read-only")
+        length = sum(len(b) for b in buffers)
+        if offset < 0 or offset + length > self._size:
+            self._check(offset, length)
+        if self._bounce is not None:
+            return self._bounced(self._bounce, buffers, offset, writing=True)
+        done = os.pwritev(self.fd, buffers, self._base + offset)
+        if done < length:
+            done += self._finish(buffers, offset, done, length, os.pwritev)
+        return done
+
+    def _finish(self, buffers: Sequence[memoryview], offset: int, done: int, length: int, call: _Vectored) -> int:
+        """Carry on after a short transfer; stop at end of file (0) and let errors raise."""
+        more = 0
+        while done + more < length:
+            rest = _skip(buffers, done + more)
+            n = call(self.fd, rest, self._base + offset + done + more)
+            if n == 0:
+                break
+            more += n
+        return more
+
+    def _bounced(self, aligned: mmap.mmap, buffers: Sequence[memoryview], offset: int, writing: bool) -> int:
+        """O_DIRECT wants aligned memory: go through the page-aligned bounce buffer."""
+        bounce = memoryview(aligned)
+        done = 0
+        for buf in buffers:
+            pos = 0
+            while pos < len(buf):
+                chunk = min(len(buf) - pos, _BOUNCE_SIZE)
+                where = self._base + offset + done
+                if writing:
+                    bounce[:chunk] = buf[pos : pos + chunk]
+                    n = os.pwrite(self.fd, bounce[:chunk], where)
+                else:
+                    n = os.preadv(self.fd, [bounce[:chunk]], where)
+                    buf[pos : pos + n] = bounce[:n]
+                done += n
+                pos += n
+                if n < chunk:
+                    return done
         return done
 
     def flush(self) -> None:
         os.fsync(self.fd)
 
     def close(self) -> None:
-        if self.read_view is not None:
-            self.read_view.release()
-            self.read_view = None
-        if self._map is not None:
-            self._map.close()
-            self._map = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
         if self._bounce is not None:
             self._bounce.close()
             self._bounce = None
+
+
+def _skip(buffers: Sequence[memoryview], count: int) -> list[memoryview]:
+    """``buffers`` without their first ``count`` bytes."""
+    rest = []
+    for buf in buffers:
+        if count >= len(buf):
+            count -= len(buf)
+            continue
+        rest.append(buf[count:])
+        count = 0
+    return rest

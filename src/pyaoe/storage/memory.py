@@ -17,8 +17,6 @@ class MemoryBackend:
             raise ValueError("data must be exactly size bytes")
         self._readonly = readonly
         self.flushes = 0
-        #: The whole export as a memoryview, for reads without a call (pyaoe.target.fastpath).
-        self.read_view = memoryview(self.buffer)
 
     @property
     def size(self) -> int:

@@ -5,9 +5,10 @@ Implementations live in pyaoe.storage (files, block devices, memory); the engine
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "Vectored", "vectored"]
 
 
 @runtime_checkable
@@ -15,7 +16,8 @@ class Backend(Protocol):
     """Byte-addressed storage of a fixed size (a multiple of 512), as an export sees it.
 
     Offsets are relative to the export's window: 0 is the first byte the initiator can reach.
-    Errors are raised as OSError (the engine turns them into ATA errors).
+    Errors are raised as OSError (the engine turns them into ATA errors). A backend may also
+    offer ``readv(buffers, offset)`` and ``writev(buffers, offset)`` (see vectored()).
     """
 
     @property
@@ -39,3 +41,27 @@ class Backend(Protocol):
     def flush(self) -> None:
         """Put every write done so far on stable storage (fsync)."""
         ...
+
+
+#: Vectored I/O: buffers filled (or written) in turn from one offset; returns the bytes done.
+Vectored = Callable[[Sequence[memoryview], int], int]
+
+
+def vectored(backend: Backend, writing: bool) -> Vectored:
+    """The backend's ``readv``/``writev`` when it has them (one system call for a run of
+    frames), else the same built from read_into/write, one buffer at a time."""
+    own: Vectored | None = getattr(backend, "writev" if writing else "readv", None)
+    if own is not None:
+        return own
+    single = backend.write if writing else backend.read_into
+
+    def one_by_one(buffers: Sequence[memoryview], offset: int) -> int:
+        done = 0
+        for buf in buffers:
+            n = single(buf, offset + done)
+            done += n
+            if n < len(buf):
+                break
+        return done
+
+    return one_by_one

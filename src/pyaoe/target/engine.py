@@ -59,7 +59,8 @@ class TargetEngine:
         if len(mac) != 6:
             raise ValueError("an interface MAC is 6 bytes")
         self.mac = bytes(mac)
-        self.mtu = mtu
+        self._mtu = mtu
+        self._max_sectors = sectors_per_frame(mtu)
         self._exports: dict[tuple[int, int], Export] = {}
         #: Frames dropped because they could not be decoded or were not for us.
         self.ignored = 0
@@ -81,9 +82,18 @@ class TargetEngine:
         return list(self._exports.values())
 
     @property
+    def mtu(self) -> int:
+        return self._mtu
+
+    @mtu.setter
+    def mtu(self, mtu: int) -> None:
+        self._mtu = mtu
+        self._max_sectors = sectors_per_frame(mtu)
+
+    @property
     def max_sectors(self) -> int:
         """Sectors one frame carries at the current MTU."""
-        return sectors_per_frame(self.mtu)
+        return self._max_sectors
 
     def _addressed(self, shelf: int, slot: int) -> list[Export]:
         if shelf != BROADCAST_SHELF and slot != BROADCAST_SLOT:

@@ -77,7 +77,10 @@ class ExportState:
 class ExportCounters:
     """What an export has done, for logs, benchmarks and fault reports."""
 
+    #: Requests the engine's general path answered (the fast path counts only reads and
+    #: writes, to keep its per-frame work small).
     requests: int = 0
+    #: READ and WRITE commands done, by either path.
     reads: int = 0
     writes: int = 0
     sectors_read: int = 0

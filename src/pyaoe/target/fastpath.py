@@ -1,15 +1,18 @@
 """pyaoe.target.fastpath: the READ/WRITE hot path, answered in the request's own buffer.
 
-answer_in_place(buf, n) decodes into locals and builds the reply where the request was, as
-vblade does; anything unusual returns NOT_HANDLED and goes to TargetEngine.handle_frame.
+answer_batch(buffers, lengths) decodes each request into locals and builds its reply where the
+request was, as vblade does; contiguous frames of one export share one preadv/pwritev (request
+merging, as ggaoed does). Anything unusual is NOT_HANDLED and goes to TargetEngine.handle_frame.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from struct import Struct
 
 from pyaoe.protocol import ATA_HLEN, ETH_P_AOE, ETH_ZLEN, LBA28_MAX, SECTOR_SIZE, AtaStatus
 from pyaoe.target.engine import TargetEngine
+from pyaoe.target.backend import Vectored, vectored
 from pyaoe.target.export import Export
 
 __all__ = ["FastPath", "NOT_HANDLED"]
@@ -43,6 +46,32 @@ _READS = frozenset((_READ28, _READ48))
 _ATA_COMMANDS = frozenset((_READ28, _READ48, _WRITE28, _WRITE48))
 _EXTENDED = frozenset((_READ48, _WRITE48))
 _ZERO_PAD = bytes(ETH_ZLEN - ATA_HLEN)
+#: Most buffers one vectored call takes (IOV_MAX).
+_MAX_RUN = 1024
+
+
+class _Run:
+    """Frames waiting for one vectored read or write: contiguous, one export, one direction."""
+
+    __slots__ = ("end", "export", "indexes", "io", "sources", "start", "views", "writing")
+
+    def __init__(self) -> None:
+        self.export: Export | None = None
+        self.writing = False
+        self.io: Vectored | None = None
+        self.start = 0
+        self.end = 0
+        #: Per frame: its index in the batch, the requester's MAC, the view of its data area.
+        self.indexes: list[int] = []
+        self.sources: list[bytes] = []
+        self.views: list[memoryview] = []
+
+    def begin(self, export: Export, writing: bool, io: Vectored, offset: int) -> None:
+        self.export = export
+        self.writing = writing
+        self.io = io
+        self.start = self.end = offset
+
 
 
 class FastPath:
@@ -53,12 +82,17 @@ class FastPath:
     def __init__(self, engine: TargetEngine) -> None:
         self._engine = engine
         self._mac = engine.mac
-        self._exports: dict[tuple[int, int], Export] = {}
+        self._exports: dict[tuple[int, int], tuple[Export, Vectored, Vectored]] = {}
         self.refresh()
 
     def refresh(self) -> None:
         """Call after adding or removing exports on the engine."""
-        self._exports = {(_swap16(e.config.shelf), e.config.slot): e for e in self._engine.exports}
+        # Keyed as the request's bytes unpack (shelf byte-swapped), with the export's
+        # vectored read and write.
+        self._exports = {
+            (_swap16(e.config.shelf), e.config.slot): (e, vectored(e.backend, False), vectored(e.backend, True))
+            for e in self._engine.exports
+        }
 
     def answer_in_place(self, buf: memoryview, n: int) -> int:
         """Answer the request in ``buf[:n]`` by overwriting it with the reply.
@@ -67,60 +101,108 @@ class FastPath:
         in-range unicast READ/WRITE from an allowed initiator; the request's header and any write
         data are then intact for handle_frame. ``buf`` must hold the largest reply the MTU allows.
         """
-        if n < ATA_HLEN:
-            return NOT_HANDLED
-        (dst, src, ethertype, verflags, _e, shelf, slot, command, _af, _ft, count, ata, lba, lba_hi) = (
-            _REQUEST.unpack_from(buf, 0)
-        )
-        if (
-            ethertype != _TYPE_LE
-            or verflags != _VERSION_REQUEST
-            or command
-            or dst != self._mac
-            or ata not in _ATA_COMMANDS
-        ):
-            return NOT_HANDLED
-        export = self._exports.get((shelf, slot))
-        if export is None or not count or count > self._engine.max_sectors:
-            return NOT_HANDLED
-        state = export.state
-        if state.mask_list or state.reserve_list:
-            return NOT_HANDLED
-        if ata in _EXTENDED:
-            lba |= lba_hi << 32
-        else:
-            lba &= LBA28_MAX
-        if lba + count > export.sectors:
-            return NOT_HANDLED
-        length: int = count * SECTOR_SIZE
-        offset = lba * SECTOR_SIZE
-        backend = export.backend
-        counters = export.counters
-        if ata in _READS:
-            read_view = getattr(backend, "read_view", None)
-            try:
-                if read_view is not None:
-                    buf[ATA_HLEN : ATA_HLEN + length] = read_view[offset : offset + length]
-                elif backend.read_into(buf[ATA_HLEN : ATA_HLEN + length], offset) != length:
-                    return NOT_HANDLED
-            except OSError:
-                return NOT_HANDLED  # the engine repeats it and turns the error into ATA status
-            counters.reads += 1
-            counters.sectors_read += count
-            reply = ATA_HLEN + length
-        else:
-            if n < ATA_HLEN + length or backend.readonly:
-                return NOT_HANDLED
-            try:
-                if backend.write(buf[ATA_HLEN : ATA_HLEN + length], offset) != length:
-                    return NOT_HANDLED
-            except OSError:
-                return NOT_HANDLED
-            counters.writes += 1
-            counters.sectors_written += count
-            buf[ATA_HLEN:ETH_ZLEN] = _ZERO_PAD
-            reply = ETH_ZLEN
-        counters.requests += 1
-        _REPLY_HEAD.pack_into(buf, 0, src, self._mac, _TYPE_LE, _VERSION_RESPONSE, 0)
-        _REPLY_REGS.pack_into(buf, _REPLY_REGS_OFFSET, 0, 0, _OK)
-        return reply
+        return self.answer_batch((buf,), (n,))[0]
+
+    def answer_batch(self, buffers: Sequence[memoryview], lengths: Sequence[int]) -> list[int]:
+        """answer_in_place() for each of ``buffers`` (the first len(lengths)), in order.
+
+        Frames are executed in order: a run of contiguous frames in one direction waits for
+        one vectored call, made before any frame that does not extend the run. The per-frame
+        work stays in this one loop with what it needs in locals: it is where a target spends
+        its Python time.
+        """
+        replies = [NOT_HANDLED] * len(lengths)
+        unpack = _REQUEST.unpack_from
+        exports = self._exports
+        mac = self._mac
+        max_sectors = self._engine.max_sectors
+        run = _Run()
+        indexes = run.indexes
+        sources = run.sources
+        views = run.views
+        for i, (buf, n) in enumerate(zip(buffers, lengths)):
+            if n < ATA_HLEN:
+                continue
+            (dst, src, ethertype, verflags, _e, shelf, slot, command, _af, _ft, count, ata, lba, lba_hi) = (
+                unpack(buf, 0)
+            )
+            entry = exports.get((shelf, slot))
+            if (
+                entry is None
+                or ethertype != _TYPE_LE
+                or verflags != _VERSION_REQUEST
+                or command
+                or dst != mac
+                or not 0 < count <= max_sectors
+                or ata not in _ATA_COMMANDS
+            ):
+                continue
+            export, readv, writev = entry
+            state = export.state
+            if state.mask_list or state.reserve_list:
+                continue
+            if ata in _EXTENDED:
+                lba |= lba_hi << 32
+            else:
+                lba &= LBA28_MAX
+            if lba + count > export.sectors:
+                continue
+            length = count * SECTOR_SIZE
+            offset = lba * SECTOR_SIZE
+            writing = ata not in _READS
+            if writing and (n < ATA_HLEN + length or export.backend.readonly):
+                continue
+            if indexes and (
+                offset != run.end or export is not run.export or writing != run.writing or len(indexes) >= _MAX_RUN
+            ):
+                self._finish(run, buffers, replies)
+            if not indexes:
+                run.begin(export, writing, writev if writing else readv, offset)
+            indexes.append(i)
+            sources.append(src)
+            views.append(buf[ATA_HLEN : ATA_HLEN + length])
+            run.end = offset + length
+        if indexes:
+            self._finish(run, buffers, replies)
+        return replies
+
+    def _finish(self, run: _Run, buffers: Sequence[memoryview], replies: list[int]) -> None:
+        """Do the run's I/O in one call; answer every frame it covered in full, leave the rest
+        NOT_HANDLED (the engine repeats their I/O and reports the error), and empty the run."""
+        views = run.views
+        try:
+            done = run.io(views, run.start) if run.io is not None else 0
+        except OSError:
+            done = 0
+        pack_head = _REPLY_HEAD.pack_into
+        pack_regs = _REPLY_REGS.pack_into
+        mac = self._mac
+        writing = run.writing
+        answered = 0
+        sectors = 0
+        for i, src, view in zip(run.indexes, run.sources, views):
+            length = len(view)
+            if done < length:
+                break
+            done -= length
+            buf = buffers[i]
+            if writing:
+                buf[ATA_HLEN:ETH_ZLEN] = _ZERO_PAD
+                replies[i] = ETH_ZLEN
+            else:
+                replies[i] = ATA_HLEN + length
+            pack_head(buf, 0, src, mac, _TYPE_LE, _VERSION_RESPONSE, 0)
+            pack_regs(buf, _REPLY_REGS_OFFSET, 0, 0, _OK)
+            answered += 1
+            sectors += length
+        if answered and run.export is not None:
+            counters = run.export.counters
+            if writing:
+                counters.writes += answered
+                counters.sectors_written += sectors // SECTOR_SIZE
+            else:
+                counters.reads += answered
+                counters.sectors_read += sectors // SECTOR_SIZE
+        run.indexes.clear()
+        run.sources.clear()
+        views.clear()
