@@ -138,7 +138,9 @@ class FileBackend:
             done += self._finish(buffers, offset, done, length, os.pwritev)
         return done
 
-    def _finish(self, buffers: Sequence[memoryview], offset: int, done: int, length: int, call: _Vectored) -> int:
+    def _finish(
+        self, buffers: Sequence[memoryview], offset: int, done: int, length: int, call: _Vectored
+    ) -> int:
         """Carry on after a short transfer; stop at end of file (0) and let errors raise."""
         more = 0
         while done + more < length:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from struct import Struct
 
 from pyaoe.protocol import ATA_HLEN, ETH_P_AOE, ETH_ZLEN, LBA28_MAX, SECTOR_SIZE, AtaStatus
-from pyaoe.target.engine import TargetEngine
 from pyaoe.target.backend import Vectored, vectored
+from pyaoe.target.engine import TargetEngine
 from pyaoe.target.export import Export
 
 __all__ = ["FastPath", "NOT_HANDLED"]
@@ -73,7 +73,6 @@ class _Run:
         self.start = self.end = offset
 
 
-
 class FastPath:
     """In-place answers to ATA READ/WRITE for one TargetEngine's unicast exports."""
 
@@ -90,7 +89,11 @@ class FastPath:
         # Keyed as the request's bytes unpack (shelf byte-swapped), with the export's
         # vectored read and write.
         self._exports = {
-            (_swap16(e.config.shelf), e.config.slot): (e, vectored(e.backend, False), vectored(e.backend, True))
+            (_swap16(e.config.shelf), e.config.slot): (
+                e,
+                vectored(e.backend, False),
+                vectored(e.backend, True),
+            )
             for e in self._engine.exports
         }
 
@@ -120,7 +123,7 @@ class FastPath:
         indexes = run.indexes
         sources = run.sources
         views = run.views
-        for i, (buf, n) in enumerate(zip(buffers, lengths)):
+        for i, (buf, n) in enumerate(zip(buffers, lengths, strict=False)):
             if n < ATA_HLEN:
                 continue
             (dst, src, ethertype, verflags, _e, shelf, slot, command, _af, _ft, count, ata, lba, lba_hi) = (
@@ -153,7 +156,10 @@ class FastPath:
             if writing and (n < ATA_HLEN + length or export.backend.readonly):
                 continue
             if indexes and (
-                offset != run.end or export is not run.export or writing != run.writing or len(indexes) >= _MAX_RUN
+                offset != run.end
+                or export is not run.export
+                or writing != run.writing
+                or len(indexes) >= _MAX_RUN
             ):
                 self._finish(run, buffers, replies)
             if not indexes:
@@ -180,7 +186,7 @@ class FastPath:
         writing = run.writing
         answered = 0
         sectors = 0
-        for i, src, view in zip(run.indexes, run.sources, views):
+        for i, src, view in zip(run.indexes, run.sources, views, strict=True):
             length = len(view)
             if done < length:
                 break

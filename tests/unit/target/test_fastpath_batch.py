@@ -79,7 +79,7 @@ def test_a_gap_or_a_change_of_direction_starts_a_new_call() -> None:
 
 
 def test_frames_run_in_order_so_a_read_sees_the_write_before_it() -> None:
-    fast, backend = setup()
+    fast, _backend = setup()
     new = b"n" * 1024
     buffers, lengths = batch([ata(READ, 10, 2), ata(WRITE, 10, 2, new), ata(READ, 10, 2)])
     replies = fast.answer_batch(buffers, lengths)
