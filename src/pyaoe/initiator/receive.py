@@ -79,85 +79,7 @@ class FrameInput:
 
     def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
         """Take one received frame (Ethernet header included). Never raises for its content."""
-        counters = self.counters
-        counters.frames_received += 1
-        mac = self._macs.get(ifname)
-        length = len(frame)
-        if mac is None or length < AOE_HLEN:
-            counters.ignored += 1
-            return
-        tags = self._tags
-        dirty = self._dirty
-        if length >= ATA_HLEN:
-            # The fast path: receive_frames()'s loop body, written out again to save a call
-            # per frame (keep the two the same; test_fastpath runs both against the general code).
-            dst, head, tag, status = _CLEAN_RESPONSE.unpack_from(frame)
-            entry = tags.get(tag)
-            if entry is not None and dst == mac and not status & _FAILURE_MASK:
-                sent_frame, target, sent = entry
-                request = sent_frame.request
-                kind = sent_frame.kind
-                need = sent_frame.nsect * SECTOR_SIZE if kind is _READ_FRAME else 0
-                if (
-                    head == target.response_head
-                    and sent_frame.transmissions == 1
-                    and sent_frame.state is _IN_FLIGHT
-                    and request is not None
-                    and not request.failed
-                    and (kind is _WRITE_FRAME or (kind is _READ_FRAME and length - ATA_HLEN >= need))
-                ):
-                    del tags[tag]
-                    sent_frame.tags.clear()
-                    sent_frame.state = _RETIRED
-                    sent_frame.deadline = NEVER
-                    # Window.on_ack(nout), inline.
-                    window = target.window
-                    nout = target.nout
-                    maxout = window.maxout
-                    if maxout < window.nframes:
-                        if maxout < window.ssthresh:
-                            window.maxout = maxout + 1
-                        elif nout == maxout:
-                            if window.next_cwnd == 0:
-                                window.maxout = window.next_cwnd = maxout + 1
-                            else:
-                                window.next_cwnd -= 1
-                    target.nout = nout - 1
-                    # RttEstimator.update(now - sent), inline for the usual case (the
-                    # same arithmetic; min/max written as comparisons).
-                    rtt = target.rtt
-                    sample = now - sent
-                    srtt = rtt.srtt
-                    if srtt is None or sample < 0:
-                        rtt.update(sample)
-                    else:
-                        rtt.samples += 1
-                        rttvar = rtt.rttvar
-                        rttvar += (abs(srtt - sample) - rttvar) / 4
-                        srtt += (sample - srtt) / 8
-                        rtt.rttvar = rttvar
-                        rtt.srtt = srtt
-                        rto = srtt + 4 * rttvar
-                        if rto < rtt.min_rto:
-                            rto = rtt.min_rto
-                        elif rto > rtt.max_rto:
-                            rto = rtt.max_rto
-                        rtt.rto = rto
-                    lost = target.lost
-                    if ifname in lost:
-                        lost[ifname] = 0
-                    if target.taint:
-                        target.taint -= 1
-                    dirty[sent_frame.device] = None
-                    if need:
-                        offset = sent_frame.dest_offset
-                        request.buf[offset : offset + need] = frame[ATA_HLEN : ATA_HLEN + need]
-                    outstanding = request.outstanding - 1
-                    request.outstanding = outstanding
-                    if not outstanding and request.is_complete:
-                        self._dp.request_done(request, now)
-                    return
-        self._receive_checked(frame, ifname, now, mac)
+        self.receive_frames((frame,), ifname, now)
 
     def receive_frames(
         self,
@@ -188,8 +110,9 @@ class FrameInput:
                 if length >= ATA_HLEN:
                     # The fast path: a clean answer (version 1, no error, good ATA status, from
                     # the target and device the tag went to) to a read or write frame sent once
-                    # and still in flight. It does what handle_ata_response() would; anything
-                    # else goes there. receive_frame() repeats this block: keep them the same.
+                    # and still in flight. It does what handle_ata_response() would (with
+                    # Window.on_ack and RttEstimator.update written out: test_fastpath checks
+                    # both paths give the same state); anything else goes there.
                     dst, head, tag, status = _CLEAN_RESPONSE.unpack_from(frame)
                     entry = tags.get(tag)
                     if entry is not None and dst == mac and not status & _FAILURE_MASK:

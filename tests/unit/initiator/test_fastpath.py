@@ -8,7 +8,6 @@ matched and every target's window, round-trip estimate and counters must come ou
 
 from __future__ import annotations
 
-import inspect
 import random
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,6 @@ import pytest
 from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import InitiatorConfig, InitiatorEngine, RequestDone, RequestFailed
 from pyaoe.initiator import datapath as datapath_module
-from pyaoe.initiator.receive import FrameInput
 from pyaoe.initiator.requests import RequestKind
 from pyaoe.storage.memory import MemoryBackend
 from pyaoe.target import Export, ExportConfig, TargetEngine
@@ -393,20 +391,3 @@ def test_a_batch_through_receive_frames_does_what_the_frames_one_by_one_do(mtu: 
     done = [e for e in fast if isinstance(e, RequestDone) or (isinstance(e, tuple) and e[0] == "done")]
     failed = [e for e in fast if isinstance(e, RequestFailed)]
     assert len(done) > 20 and failed
-
-
-def fast_block(function: Callable[..., Any]) -> list[str]:
-    """The fast path's lines in a receive function, without comments and indentation."""
-    source = inspect.getsource(function)
-    block = source[source.index("if length >= ATA_HLEN:") : source.index("self._receive_checked(")]
-    lines = [line.strip() for line in block.splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def test_receive_frame_and_receive_frames_share_one_fast_path() -> None:
-    # Written out twice to save a call per frame: the two must not drift apart.
-    single = fast_block(FrameInput.receive_frame)
-    batch = fast_block(FrameInput.receive_frames)
-    assert len(single) > 50
-    assert single[-1] == "return" and batch[-1] == "continue"
-    assert single[:-1] == batch[:-1]
