@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from pyaoe.lab.netns import Lab, Link, in_netns
+from pyaoe.lab.procs import read_lines
 from pyaoe.net.packet_socket import PacketSocket
 
 __all__ = ["STARTUP_LINE", "VBLADE", "VBLADED", "PYAOE_TARGET", "RunningTarget", "start_target", "Listener"]
@@ -173,22 +173,6 @@ class RunningTarget:
             self.stderr_path.unlink(missing_ok=True)
 
 
-def _read_lines(proc: subprocess.Popen[bytes], count: int, deadline: float) -> list[str]:
-    """``count`` lines from the process's stdout, or fewer if it closes stdout or time runs out."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    while buf.count(b"\n") < count and time.monotonic() < deadline:
-        ready, _w, _x = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode(errors="replace").splitlines()
-
-
 def start_target(
     lab: Lab,
     link: Link,
@@ -214,7 +198,7 @@ def start_target(
     finally:
         stderr_file.close()
     deadline = time.monotonic() + timeout
-    lines = _read_lines(proc, exports, deadline)
+    lines = read_lines(proc, exports, deadline)
     matches = [m for m in (STARTUP_LINE.match(line) for line in lines) if m]
     if len(matches) < exports:
         proc.kill()

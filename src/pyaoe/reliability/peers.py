@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, in_netns
+from pyaoe.lab.procs import read_lines
 from pyaoe.service.initiator_loop import InitiatorService
 
 __all__ = [
@@ -80,7 +80,7 @@ class TargetProcess:
                 stderr=err,
                 env={**os.environ, "PYTHONFAULTHANDLER": "1"},
             )
-        self.lines = _read_lines(self.proc, self.exports, time.monotonic() + timeout)
+        self.lines = read_lines(self.proc, self.exports, time.monotonic() + timeout)
         found = [m for m in map(_STARTUP.match, self.lines) if m]
         if len(found) < self.exports:
             self.proc.kill()
@@ -129,21 +129,6 @@ class TargetProcess:
     def path_in_its_mounts(self, path: Path | str) -> Path:
         """``path`` as this process sees it (through /proc/PID/root: a private tmpfs shows)."""
         return Path(f"/proc/{self.pid}/root") / Path(path).relative_to("/")
-
-
-def _read_lines(proc: subprocess.Popen[bytes], count: int, deadline: float) -> list[str]:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    while buf.count(b"\n") < count and time.monotonic() < deadline:
-        ready, _w, _x = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode(errors="replace").splitlines()
 
 
 @contextlib.contextmanager
