@@ -21,15 +21,29 @@ __all__ = ["Initiator", "AsyncInitiator", "BlockClient", "open_block_client"]
 T = TypeVar("T")
 
 
-class Initiator:
+class _Facade:
+    """What both facades pass straight to their service."""
+
+    def __init__(self, config: InitiatorConfig | None = None, **service_options: Any) -> None:
+        self.service = InitiatorService(config, **service_options)
+
+    def discover(self) -> None:
+        self.service.discover()
+
+    def add_listener(self, callback: Listener) -> None:
+        self.service.add_listener(callback)
+
+    @property
+    def counters(self) -> Counters:
+        return self.service.counters
+
+
+class Initiator(_Facade):
     """The initiator with blocking calls: ``with Initiator(config) as ini: ini.read(...)``.
 
     Every call may be made from any thread; I/O calls block until the request is done and
     raise its exception (OSError with errno EIO, ValueError for a range outside the device).
     """
-
-    def __init__(self, config: InitiatorConfig | None = None, **service_options: Any) -> None:
-        self.service = InitiatorService(config, **service_options)
 
     def start(self) -> Initiator:
         self.service.start()
@@ -69,26 +83,13 @@ class Initiator:
     def device_info(self, name: DeviceRef) -> DeviceInfo:
         return self.service.device_info(name)
 
-    def discover(self) -> None:
-        self.service.discover()
 
-    def add_listener(self, callback: Listener) -> None:
-        self.service.add_listener(callback)
-
-    @property
-    def counters(self) -> Counters:
-        return self.service.counters
-
-
-class AsyncInitiator:
+class AsyncInitiator(_Facade):
     """The initiator for asyncio: ``async with AsyncInitiator(config) as ini: await ini.read(...)``.
 
     Requests are the service's futures wrapped for the running loop; any number may be awaited
     at once (asyncio.gather) and they are in flight together.
     """
-
-    def __init__(self, config: InitiatorConfig | None = None, **service_options: Any) -> None:
-        self.service = InitiatorService(config, **service_options)
 
     async def start(self) -> AsyncInitiator:
         self.service.start()
@@ -127,16 +128,6 @@ class AsyncInitiator:
 
     async def device_info(self, name: DeviceRef) -> DeviceInfo:
         return await asyncio.get_running_loop().run_in_executor(None, self.service.device_info, name)
-
-    def discover(self) -> None:
-        self.service.discover()
-
-    def add_listener(self, callback: Listener) -> None:
-        self.service.add_listener(callback)
-
-    @property
-    def counters(self) -> Counters:
-        return self.service.counters
 
 
 class BlockClient:
