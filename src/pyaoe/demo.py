@@ -61,7 +61,9 @@ class _Demo:
         self.client = lab.netns("aoehost")
         self.server_if, self.client_if = lab.veth(self.storage, self.client)
 
-    def run(self, netns: str | None, argv: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None) -> str:
+    def run(
+        self, netns: str | None, argv: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None
+    ) -> str:
         """Run a command in a host, print it and its output as a session would show them."""
         full_env = {**os.environ, **(env or {})}
         result = self.lab.run(netns, argv, env=full_env, timeout=120)
@@ -85,15 +87,27 @@ class _Demo:
         config = self.work / "target.toml"
         config.write_text(
             f'[defaults]\nnetif = "{self.server_if.ifname}"\n\n'
-            f'[[export]]\nshelf = 1\nslot = 0\nfile = "{disks["e1.0"]}"\nconfig_string = "demo scratch disk"\n\n'
+            f'[[export]]\nshelf = 1\nslot = 0\nfile = "{disks["e1.0"]}"\n'
+            'config_string = "demo scratch disk"\n\n'
             f'[[export]]\nshelf = 1\nslot = 1\nfile = "{disks["e1.1"]}"\nreadonly = true\n\n'
             f'[[export]]\nshelf = 7\nslot = 3\nfile = "{disks["e7.3"]}"\n'
         )
         print(f"$ cat {config}\n{config.read_text().rstrip()}")
-        argv = [self.python, "-m", "pyaoe", "target", "--config", str(config), "--state-dir", str(self.work / "state")]
+        argv = [
+            self.python,
+            "-m",
+            "pyaoe",
+            "target",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(self.work / "state"),
+        ]
         self.target = self._start(self.storage, argv, 3)
         if os.access(_VBLADE, os.X_OK):
-            self.vblade = self._start(self.storage, [_VBLADE, "9", "0", self.server_if.ifname, str(disks["e9.0"])], 1)
+            self.vblade = self._start(
+                self.storage, [_VBLADE, "9", "0", self.server_if.ifname, str(disks["e9.0"])], 1
+            )
 
     def _start(self, netns: str, argv: list[str], lines: int) -> subprocess.Popen[str]:
         print("$ " + " ".join(shlex.quote(a) for a in argv) + " &", flush=True)
@@ -114,7 +128,9 @@ class _Demo:
             raise DemoFailed("aoecfg did not list e1.0's config string")
         self.host(["timeout", "10", _AOEPING, "-s", "3", "-I", "1", "0", ifname])
         self.host(["timeout", "10", _AOECFG, "-c", "set", "-s", "claimed by the demo", "7", "3", ifname])
-        out = self.host(["timeout", "10", _AOECFG, "-c", "set", "-s", "someone else", "7", "3", ifname], check=False)
+        out = self.host(
+            ["timeout", "10", _AOECFG, "-c", "set", "-s", "someone else", "7", "3", ifname], check=False
+        )
         if "*badcfg*" not in out:
             raise DemoFailed("a second claim of e7.3's config string was not refused")
 
@@ -123,12 +139,16 @@ class _Demo:
         argv = [self.python, "-m", "pyaoe", "initiator", "--root", str(self.root), "--deadsecs", "20"]
         print("$ " + " ".join(shlex.quote(a) for a in argv) + " &", flush=True)
         # Only the network namespace is entered, so the FUSE mount is visible here too.
-        self.initiator = self.lab.popen(self.client, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.initiator = self.lab.popen(
+            self.client, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         names = ["e1.0", "e1.1", "e7.3"] + (["e9.0"] if hasattr(self, "vblade") else [])
 
         def all_up() -> bool:
             if self.initiator.poll() is not None:
-                raise DemoFailed(f"the initiator exited: {self.initiator.stderr.read() if self.initiator.stderr else ''}")
+                raise DemoFailed(
+                    f"the initiator exited: {self.initiator.stderr.read() if self.initiator.stderr else ''}"
+                )
             for name in names:
                 try:
                     if (self.root / "sys" / "block" / f"etherd!{name}" / "state").read_text().strip() != "up":
@@ -175,14 +195,22 @@ class _Demo:
         self.run(None, ["head", "-c", "37", str(device)])
         print()
         started = time.monotonic()
-        out = self.run(None, ["dd", "if=/dev/zero", f"of={device}", "bs=512", "count=1", "conv=notrunc,fsync"], check=False)
+        out = self.run(
+            None,
+            ["dd", "if=/dev/zero", f"of={device}", "bs=512", "count=1", "conv=notrunc,fsync"],
+            check=False,
+        )
         if "error" not in out.lower():
             raise DemoFailed("a write to the read-only export was not refused")
         print(f"(refused in {time.monotonic() - started:.2f} s)")
 
     def stop(self) -> None:
         _say("Done: stopping the initiator (it unmounts) and the targets")
-        for proc in (getattr(self, "initiator", None), getattr(self, "target", None), getattr(self, "vblade", None)):
+        for proc in (
+            getattr(self, "initiator", None),
+            getattr(self, "target", None),
+            getattr(self, "vblade", None),
+        ):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -213,8 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(f"/run/aoe-demo-{os.getpid()}")
     with _workdir() as work, Lab() as lab:
         demo = _Demo(lab, work, root)
-        _say(f"Network: storage host {demo.storage} and client host {demo.client}, "
-             f"linked by {demo.server_if.ifname} <-> {demo.client_if.ifname} (MTU 1500)")
+        _say(
+            f"Network: storage host {demo.storage} and client host {demo.client}, "
+            f"linked by {demo.server_if.ifname} <-> {demo.client_if.ifname} (MTU 1500)"
+        )
         try:
             demo.start_targets()
             demo.aoetools()

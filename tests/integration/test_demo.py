@@ -27,5 +27,6 @@ def test_demo_runs_every_step_and_cleans_up() -> None:
     assert "*badcfg*" in out
     assert "Input/output error" in out
     after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    ours_left = {line.split()[0] for line in after.splitlines()} - {line.split()[0] for line in before.splitlines()}
+    names = [{line.split()[0] for line in text.splitlines()} for text in (before, after)]
+    ours_left = names[1] - names[0]
     assert not {n for n in ours_left if n.startswith("aoest") or n.startswith("aoeho")}

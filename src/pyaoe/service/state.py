@@ -42,7 +42,9 @@ class StateStore:
             )
             # A hand-edited file must not make answers the wire cannot carry.
             if len(state.config_string) > MAX_CONFIG_STRING:
-                raise ValueError(f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}")
+                raise ValueError(
+                    f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}"
+                )
             if len(state.mask_list) > MAX_MASKS or len(state.reserve_list) > MAX_SECTOR_COUNT:
                 raise ValueError("mask or reserve list too long")
             return state
