@@ -102,6 +102,28 @@ def test_pyaoe_target_mistakes(disk, args, expected):
     check_one_line(run(PYAOE_TARGET, *fill(args, disk)), "pyaoe target", expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[export]]\nshelf = 1\nslot = 2\nnetif = "lo"\nfile = "{d}"\nread_only = true\n',
+            "unknown key 'read_only'",
+        ),
+        (
+            '[default]\nnetif = "lo"\n[[export]]\nshelf = 1\nslot = 2\nfile = "{d}"\n',
+            "unknown table or key 'default'",
+        ),
+        ('[[export]]\nshelf = 1\nslot = 2\nfile = "{d}"\n', "export 1: 'netif' is missing"),
+        ("[defaults]\nnetif = 'lo'\n", "no [[export]] tables"),
+        ("[[export]\n", "exports.toml: "),
+    ],
+)
+def test_toml_mistakes_name_the_file_and_the_key(disk, tmp_path, text, expected):
+    toml = tmp_path / "exports.toml"
+    toml.write_text(text.replace("{d}", str(disk)))
+    check_one_line(run(PYAOE_TARGET, "-c", str(toml)), "pyaoe target", expected)
+
+
 def test_an_empty_file_is_refused(tmp_path):
     empty = tmp_path / "empty.img"
     empty.write_bytes(b"\0" * 100)

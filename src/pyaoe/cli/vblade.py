@@ -171,6 +171,13 @@ def make_export_spec(
     return ExportSpec(export, list(netifs))
 
 
+#: The keys an [[export]] table (or [defaults]) may hold.
+TOML_KEYS = frozenset(
+    {"shelf", "slot", "netif", "file", "bufcnt", "direct", "sync", "readonly", "mask", "admin"}
+    | {"offset", "length", "config_string"}
+)
+
+
 def _specs_from_toml(path: str, store: StateStore | None) -> list[ExportSpec]:
     try:
         with open(path, "rb") as f:
@@ -179,14 +186,22 @@ def _specs_from_toml(path: str, store: StateStore | None) -> list[ExportSpec]:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CommandError(f"{path}: {exc}") from None
-    defaults: dict[str, Any] = doc.get("defaults", {})
+    unknown = sorted(set(doc) - {"defaults", "export"})
+    if unknown:
+        raise CommandError(f"{path}: unknown table or key '{unknown[0]}' (expected [defaults], [[export]])")
+    defaults = doc.get("defaults", {})
     exports = doc.get("export", [])
+    if not isinstance(defaults, dict) or not isinstance(exports, list):
+        raise CommandError(f"{path}: [defaults] must be a table and [[export]] an array of tables")
     if not exports:
         raise CommandError(f"{path}: no [[export]] tables")
     specs = []
     for i, table in enumerate(exports):
-        entry = {**defaults, **table}
+        entry: dict[str, Any] = {**defaults, **table}
         where = f"{path}: export {i + 1}"
+        unknown = sorted(set(entry) - TOML_KEYS)
+        if unknown:
+            raise CommandError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(TOML_KEYS))})")
         for key in ("shelf", "slot", "netif", "file"):
             if key not in entry:
                 raise CommandError(f"{where}: '{key}' is missing")
