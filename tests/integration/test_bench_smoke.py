@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pyaoe.bench.initiator import fio_argv, parse_fio
-from pyaoe.bench.plan import WORKLOADS
+from pyaoe.bench.plan import INITIATOR_WORKLOADS, WORKLOADS
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -49,7 +49,7 @@ def test_every_row_is_there(smoke: tuple[subprocess.CompletedProcess[str], dict[
     expected |= {
         f"{s}/{w.name}@{k}"
         for s in CACHE_SETUPS
-        for w in WORKLOADS
+        for w in WORKLOADS + INITIATOR_WORKLOADS
         for k in ("initiator-api", "initiator-fuse")
     }
     assert set(rows(report)) == expected
@@ -104,6 +104,13 @@ def test_initiator_rows_are_measured_or_say_why_not(
         else:
             assert row["status"] == "ok", f"{rid}: {row['reason']}"
             assert row["pyaoe"]["iops"] > 0 and row["reference"]["iops"] > 0, rid
+            if rid.split("@")[0].endswith("-1m"):
+                # 1 MiB requests set beside the one-frame seq row by MB/s only.
+                seq = rows(report)[rid.split("@")[0].removesuffix("-1m")]
+                assert row["reference"] == seq["reference"], rid
+                same_units = {"mbps", "target_cpu_s_per_gb", "initiator_cpu_s_per_gb", "target_rss_mib"}
+                assert "mbps" in row["ratio"] and set(row["ratio"]) <= same_units | {"initiator_rss_mib"}, rid
+                assert row["pyaoe"]["io_bytes"] == 1 << 20, rid
 
 
 def test_the_table_shows_ratios_and_the_generator_check(

@@ -22,7 +22,8 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from pyaoe.bench.procstat import cpu_seconds, vmhwm_kib
@@ -101,14 +102,20 @@ def run_load(
     seed: int = 1,
 ) -> dict[str, Any]:
     """Keep ``queue_depth`` I/Os in flight for ``warmup`` + ``seconds``; aoeload's figures for the
-    measured window (CPU and RSS of this process)."""
+    measured window (CPU and RSS of this process).
+
+    A client with submit_read()/submit_write() (futures, as pyaoe's BlockClient has) is driven
+    by completion callbacks: each finished I/O starts the next, with no thread in between, the
+    way an asynchronous application would use it. Any other client gets ``queue_depth``
+    threads calling its blocking read()/write().
+    """
     if io_bytes <= 0 or io_bytes % 512 or io_bytes > client.size:
         raise ValueError(f"bad I/O size {io_bytes} for a {client.size}-byte device")
     blocks = client.size // io_bytes
     payload = bytes((i * 131 + 7) & 0xFF for i in range(io_bytes))
     stop = threading.Event()
     lock = threading.Lock()
-    state = {"next": 0, "errors": 0, "total_ios": 0}
+    state = {"next": 0, "errors": 0}
     done: list[list[tuple[float, float]]] = [[] for _ in range(queue_depth)]
 
     def next_offset(rng: random.Random) -> int:
@@ -119,35 +126,64 @@ def run_load(
             state["next"] = block + 1
         return block * io_bytes
 
-    def worker(index: int) -> None:
-        rng = random.Random(seed * 1000 + index)
-        mine = done[index]
-        while not stop.is_set():
-            offset = next_offset(rng)
-            start = time.perf_counter()
-            try:
-                if mode == "write":
-                    client.write(offset, payload)
-                else:
-                    client.read(offset, io_bytes)
-            except OSError:
-                with lock:
-                    state["errors"] += 1
-                continue
-            end = time.perf_counter()
-            mine.append((end, end - start))
+    def count_error() -> None:
+        with lock:
+            state["errors"] += 1
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(queue_depth)]
-    for thread in threads:
-        thread.start()
-    # The window is timed by the clock, not by counting: the threads run free meanwhile.
+    submit = getattr(client, f"submit_{mode}", None)
+    if callable(submit):
+        chains = [
+            _Chain(submit, mode, payload, io_bytes, next_offset, random.Random(seed * 1000 + i), done[i])
+            for i in range(queue_depth)
+        ]
+        for chain in chains:
+            chain.stop, chain.count_error = stop, count_error
+        # Each chain is started from a thread of its own: with a client that completes at once,
+        # the starting thread runs that chain's I/Os until the stop.
+        starters = [threading.Thread(target=chain.kick, daemon=True) for chain in chains]
+        for starter in starters:
+            starter.start()
+
+        def finish() -> bool:
+            for starter in starters:
+                starter.join(timeout=30)
+            return all(chain.idle.wait(30) for chain in chains)
+
+    else:
+
+        def worker(index: int) -> None:
+            rng = random.Random(seed * 1000 + index)
+            mine = done[index]
+            while not stop.is_set():
+                offset = next_offset(rng)
+                start = time.perf_counter()
+                try:
+                    if mode == "write":
+                        client.write(offset, payload)
+                    else:
+                        client.read(offset, io_bytes)
+                except OSError:
+                    count_error()
+                    continue
+                end = time.perf_counter()
+                mine.append((end, end - start))
+
+        threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(queue_depth)]
+        for thread in threads:
+            thread.start()
+
+        def finish() -> bool:
+            for thread in threads:
+                thread.join(timeout=30)
+            return True
+
+    # The window is timed by the clock, not by counting: the I/Os run free meanwhile.
     time.sleep(warmup)
     t0, cpu0 = time.perf_counter(), cpu_seconds(os.getpid())
     time.sleep(seconds)
     t1, cpu1 = time.perf_counter(), cpu_seconds(os.getpid())
     stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    finish()
     latencies = sorted(lat for mine in done for end, lat in mine if t0 <= end < t1)
     total_ios = sum(len(mine) for mine in done)
     ios, elapsed = len(latencies), t1 - t0
@@ -172,6 +208,69 @@ def run_load(
         "vmhwm_kib": vmhwm_kib(os.getpid()),
         **({} if ios else {"error": "no I/O completed"}),
     }
+
+
+class _Chain:
+    """One slot of the queue: an I/O whose completion callback starts the next one.
+
+    A future that is already done runs its callback inside add_done_callback(); kick() then
+    only notes that another I/O is due and the running kick() loops, so the stack never grows.
+    ``idle`` is set while no I/O of the chain is in flight.
+    """
+
+    def __init__(
+        self,
+        submit: Callable[..., Future[Any]],
+        mode: str,
+        payload: bytes,
+        io_bytes: int,
+        next_offset: Callable[[random.Random], int],
+        rng: random.Random,
+        done: list[tuple[float, float]],
+    ) -> None:
+        self.submit, self.mode, self.payload, self.io_bytes = submit, mode, payload, io_bytes
+        self.next_offset, self.rng, self.done = next_offset, rng, done
+        #: Set by run_load: when to stop, and what to call for a failed I/O.
+        self.stop = threading.Event()
+        self.count_error: Callable[[], None] = lambda: None
+        self.lock = threading.Lock()
+        self.busy = self.again = False
+        self.started = 0.0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def kick(self) -> None:
+        with self.lock:
+            if self.busy:
+                self.again = True
+                return
+            self.busy = True
+        while True:
+            if self.stop.is_set():
+                with self.lock:
+                    self.busy = False
+                self.idle.set()
+                return
+            offset = self.next_offset(self.rng)
+            self.idle.clear()
+            self.started = time.perf_counter()
+            future = self.submit(offset, self.payload if self.mode == "write" else self.io_bytes)
+            future.add_done_callback(self._finished)
+            with self.lock:
+                if self.again:
+                    self.again = False
+                    continue
+                self.busy = False
+                return
+
+    def _finished(self, future: Future[Any]) -> None:
+        end = time.perf_counter()
+        if future.exception() is not None:
+            self.count_error()
+        else:
+            self.done.append((end, end - self.started))
+        self.idle.set()
+        self.kick()
 
 
 def _percentile(ordered: Sequence[float], q: float) -> float:

@@ -15,6 +15,8 @@ __all__ = [
     "Workload",
     "WORKLOADS",
     "YARDSTICK_WORKLOADS",
+    "INITIATOR_WORKLOADS",
+    "initiator_workloads",
     "default_options",
     "smoke_options",
     "setups_for",
@@ -32,6 +34,8 @@ class Workload:
     pattern: str
     io_bytes: int
     queue_depth: int
+    #: For the initiator-only workloads: the target workload whose vblade row is the yardstick.
+    reference: str = ""
 
     def describe(self) -> str:
         size = "max frame" if self.io_bytes == 0 else f"{self.io_bytes // 1024} KiB"
@@ -47,6 +51,14 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("rand-read-qd32", "read", "rand", 4096, 32),
     Workload("rand-write-qd1", "write", "rand", 4096, 1),
     Workload("rand-write-qd32", "write", "rand", 4096, 32),
+)
+
+#: Initiator rows only: what an application reading or writing a disk sequentially does, large
+#: requests, a few at a time. They are set beside the C generator's best (the seq-read or
+#: seq-write target row: one frame per I/O, 16 in flight) by MB/s, the figure both have.
+INITIATOR_WORKLOADS: tuple[Workload, ...] = (
+    Workload("seq-read-1m", "read", "seq", 1 << 20, 4, reference="seq-read"),
+    Workload("seq-write-1m", "write", "seq", 1 << 20, 4, reference="seq-write"),
 )
 
 #: The rows aoeblast (the second, independent generator) also measures: it sends one frame per
@@ -108,6 +120,13 @@ def smoke_options(**changes: object) -> BenchOptions:
     """The CI run: every row once, briefly, on a small file; proves the harness works, times nothing."""
     base = BenchOptions(seconds=0.4, warmup=0.05, rounds=1, file_bytes=64 << 20, smoke=True)
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def initiator_workloads(options: BenchOptions) -> tuple[Workload, ...]:
+    """The workloads of the initiator rows: the target's, and the large-request ones whose
+    reference workload is measured."""
+    names = {w.name for w in options.workloads}
+    return options.workloads + tuple(w for w in INITIATOR_WORKLOADS if w.reference in names)
 
 
 def setups_for(options: BenchOptions) -> list[Setup]:

@@ -10,12 +10,12 @@ import platform
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from pyaoe.bench.initiator import API_KIND, FUSE_KIND
 from pyaoe.bench.load import METRICS, Sample
-from pyaoe.bench.plan import YARDSTICK_WORKLOADS, BenchOptions, row_id, setups_for
+from pyaoe.bench.plan import YARDSTICK_WORKLOADS, BenchOptions, initiator_workloads, row_id, setups_for
 from pyaoe.bench.runner import Measurements
 
 __all__ = ["build_report", "format_table", "write_json", "KINDS", "HEADROOM_MIN"]
@@ -24,14 +24,17 @@ __all__ = ["build_report", "format_table", "write_json", "KINDS", "HEADROOM_MIN"
 KINDS = ("target", "aoeblast", API_KIND, FUSE_KIND)
 #: Figures a ratio makes sense for (not the counts of retransmits and errors).
 RATIO_METRICS = tuple(m for m in METRICS if m not in ("retransmits", "errors"))
+#: What a large-request initiator row and its one-frame reference row can be compared by:
+#: not IOPS or latency, whose I/Os differ.
+_SAME_UNITS = ("mbps", "target_cpu_s_per_gb", "initiator_cpu_s_per_gb", "target_rss_mib", "initiator_rss_mib")
 #: Below this, the generator may have limited the row's best figure (that figure is a floor).
 HEADROOM_MIN = 1.1
 
 _REFERENCE = {
     "target": "vblade (Debian's, /usr/sbin/vblade), same generator (aoeload)",
     "aoeblast": "vblade, both measured with aoeblast",
-    API_KIND: "aoeload (C) against vblade: the target row of the same workload",
-    FUSE_KIND: "aoeload (C) against vblade: the target row of the same workload",
+    API_KIND: "aoeload (C) against vblade: the target row of the same workload (for -1m: seq-read/write)",
+    FUSE_KIND: "aoeload (C) against vblade: the target row of the same workload (for -1m: seq-read/write)",
 }
 
 
@@ -45,11 +48,13 @@ def _median_sample(samples: Sequence[Sample] | None) -> dict[str, Any] | None:
     return merged
 
 
-def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, float] | None:
+def _ratio(
+    a: dict[str, Any] | None, b: dict[str, Any] | None, metrics: Sequence[str] = RATIO_METRICS
+) -> dict[str, float] | None:
     if a is None or b is None:
         return None
     out: dict[str, float] = {}
-    for m in RATIO_METRICS:
+    for m in metrics:
         x, y = a.get(m), b.get(m)
         if x is not None and y:
             out[m] = x / y
@@ -93,7 +98,7 @@ def _row(m: Measurements, rid: str, kind: str, base_rid: str, setup: Any, worklo
         "reference_name": _REFERENCE[kind],
         "pyaoe": pyaoe,
         "reference": reference,
-        "ratio": _ratio(pyaoe, reference),
+        "ratio": _ratio(pyaoe, reference, _SAME_UNITS if workload.reference else RATIO_METRICS),
         "ceiling": ceiling,
         "headroom": headroom,
         "rounds": {side: [s.as_dict() for s in samples] for side, samples in sides.items()},
@@ -110,10 +115,12 @@ def build_report(
                 continue
             if kind in (API_KIND, FUSE_KIND) and setup.direct:
                 continue
-            for w in options.workloads:
+            workloads = initiator_workloads(options) if kind in (API_KIND, FUSE_KIND) else options.workloads
+            for w in workloads:
                 if kind == "aoeblast" and w.name not in YARDSTICK_WORKLOADS:
                     continue
-                rows.append(_row(m, row_id(setup, w, kind), kind, row_id(setup, w), setup, w))
+                base = replace(w, name=w.reference) if w.reference else w
+                rows.append(_row(m, row_id(setup, w, kind), kind, row_id(setup, base), setup, w))
     # At QD 1 the no-op's rate is the round trip's bound, not the generator's: not part of the check.
     checked = [
         r
@@ -228,11 +235,11 @@ def format_table(report: dict[str, Any]) -> str:
     out += [
         "",
         "ratio = pyaoe / reference: above 1 is better for MB/s and IOPS, below 1 for latency, CPU and RSS.",
-        "reference: vblade for target and aoeblast rows; for initiator rows, aoeload (C) against vblade.",
+        "reference: vblade for target and aoeblast rows; for initiator rows, aoeload (C) against vblade;",
+        "the -1m rows (1 MiB requests, 4 at a time) against its seq-read or seq-write row, by MB/s.",
         "tgt/ini: the target / the initiator-side process (the generator, or the pyaoe initiator).",
         "s/GB: its CPU seconds (utime+stime) per GB moved; %: share of one CPU it used; MiB: peak RSS",
-        "(VmHWM; pyaoe's target maps its file, so the page cache it touches counts there: the JSON also",
-        "has its RssAnon). Medians of the rounds.",
+        "(VmHWM). Medians of the rounds.",
         "no-op: the same load against aoenull, a responder that does no work; headroom = its IOPS over",
         "the row's best (at QD 1 it is the round trip's bound rather than the generator's). Initiator",
         "rows: no-op/pyaoe = the pyaoe initiator's rate against aoenull over its rate against vblade",

@@ -28,7 +28,15 @@ from pyaoe.bench.load import (
     sample_from,
 )
 from pyaoe.bench.peers import PeerError, RunningTarget, start_target, target_argv
-from pyaoe.bench.plan import YARDSTICK_WORKLOADS, BenchOptions, Setup, Workload, row_id, setups_for
+from pyaoe.bench.plan import (
+    YARDSTICK_WORKLOADS,
+    BenchOptions,
+    Setup,
+    Workload,
+    initiator_workloads,
+    row_id,
+    setups_for,
+)
 from pyaoe.bench.procstat import cpu_seconds, vmhwm_kib
 from pyaoe.bench.tools import BenchTools
 from pyaoe.lab.netns import Lab, Link
@@ -248,7 +256,7 @@ def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:
         # Initiator rows: the pyaoe initiator against vblade (and against the no-op, its ceiling).
         side = {"vblade": "pyaoe", "null": "null"}.get(kind)
         if api_ok and side and not setup.direct:
-            for w in o.workloads:
+            for w in initiator_workloads(o):
                 jobs.append((row_id(setup, w, ini.API_KIND), side, lambda w=w: run.initiator_api(target, w)))  # type: ignore[misc]
         for rid, job_side, job in jobs:
             log.info("%s against %s", rid, kind)
@@ -259,7 +267,7 @@ def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:
                 if not target.alive():
                     return
         if fuse_ok and side and not setup.direct:
-            run.fuse_rows(target, side, o.workloads)
+            run.fuse_rows(target, side, initiator_workloads(o))
     finally:
         target.stop()
 
@@ -277,7 +285,7 @@ def run_measurements(options: BenchOptions, tools: BenchTools) -> Measurements:
         run = _Run(options, tools, lab, lab.netns("bentg"), lab.netns("benin"), backing, out)
         for setup in setups_for(options):
             for kind, reason in ((ini.API_KIND, api_reason), (ini.FUSE_KIND, fuse_reason)):
-                for w in options.workloads:
+                for w in initiator_workloads(options):
                     if setup.direct:
                         continue
                     if reason:

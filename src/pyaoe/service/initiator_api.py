@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -153,6 +154,14 @@ class BlockClient:
 
     def flush(self) -> None:
         self.service.flush_cache(self.name).result()
+
+    def submit_read(self, offset: int, length: int) -> Future[bytes]:
+        """read() without waiting: a future of the bytes."""
+        return self.service.read(self.name, offset, length)
+
+    def submit_write(self, offset: int, data: bytes | bytearray | memoryview) -> Future[None]:
+        """write() without waiting: a future, done when every frame was acknowledged."""
+        return self.service.write(self.name, offset, data)
 
     @property
     def retransmits(self) -> int:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -145,6 +149,78 @@ class MemoryClient:
 
     def close(self) -> None:
         pass
+
+
+class FutureMemoryClient(MemoryClient):
+    """The same, with pyaoe BlockClient's futures: completed at once, or by another thread."""
+
+    def __init__(self, size: int, fail_every: int = 0, threaded: bool = False) -> None:
+        super().__init__(size, fail_every)
+        self.pool = ThreadPoolExecutor(2) if threaded else None
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def _run(self, call: Callable[[], Any]) -> Future[Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+        def body() -> Any:
+            try:
+                return call()
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+
+        if self.pool is not None:
+            return self.pool.submit(body)
+        future: Future[Any] = Future()
+        try:
+            future.set_result(body())
+        except OSError as exc:
+            future.set_exception(exc)
+        return future
+
+    def submit_read(self, offset: int, length: int) -> Future[bytes]:
+        return self._run(lambda: self.read(offset, length))
+
+    def submit_write(self, offset: int, data: bytes) -> Future[None]:
+        return self._run(lambda: self.write(offset, data))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+@pytest.mark.parametrize(
+    "client",
+    [MemoryClient(1 << 20), FutureMemoryClient(1 << 20), FutureMemoryClient(1 << 20, threaded=True)],
+    ids=["threads", "futures-done-at-once", "futures-from-a-pool"],
+)
+def test_initiator_load_drives_blocking_and_future_clients(client: MemoryClient) -> None:
+    result = run_load(
+        client, mode="read", pattern="seq", io_bytes=512, queue_depth=3, seconds=0.2, warmup=0.0
+    )
+    client.close()
+    assert result["ok"] and result["errors"] == 0 and result["ios"] > 100
+    # Sequential: every block in turn from 0 on, wrapping round the 2048 blocks, so no block is
+    # read twice more often than another.
+    counts = Counter(client.offsets)
+    assert set(counts) <= {512 * i for i in range(2048)}
+    rounds = len(client.offsets) // 2048
+    assert all(rounds - 1 <= counts[512 * i] <= rounds + 1 for i in range(2048))
+    if isinstance(client, FutureMemoryClient):
+        assert client.in_flight == 0
+        assert client.most_in_flight <= 3
+
+
+def test_future_errors_are_counted_and_the_chain_goes_on() -> None:
+    client = FutureMemoryClient(1 << 20, fail_every=4, threaded=True)
+    result = run_load(
+        client, mode="read", pattern="rand", io_bytes=4096, queue_depth=2, seconds=0.1, warmup=0.0
+    )
+    client.close()
+    assert result["errors"] > 0 and result["ios"] > result["errors"]  # one in four fails, the rest go on
 
 
 @pytest.mark.parametrize("pattern", ["seq", "rand"])
