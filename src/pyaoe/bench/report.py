@@ -197,6 +197,8 @@ def _heading(r: dict[str, Any]) -> str:
     spf, frames = figures.get("sectors_per_frame"), figures.get("frames_per_io")
     size = f"{w['io_bytes'] // 1024} KiB" if w["io_bytes"] else "the largest frame"
     shape = ""
+    if spf and w.get("reference"):  # the reference sent one frame per I/O; these split theirs
+        frames = -(-w["io_bytes"] // 512 // spf)
     if spf and frames:
         per_frame = min(spf, w["io_bytes"] // 512) if w["io_bytes"] else spf
         shape = f" ({frames:.0f} frame{'s' if frames > 1 else ''} of {per_frame:.0f} sectors)"
