@@ -7,18 +7,19 @@ serving whatever a frame does, flushes on the way out.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import select
 import signal
 import socket
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
 from pyaoe.net.bpf import target_filter
-from pyaoe.net.mmsg import MmsgBatch
+from pyaoe.net.mmsg import MSG_DONTWAIT, MSG_WAITFORONE, MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.protocol import AOE_HLEN, Command
 from pyaoe.target import Export, TargetEngine
@@ -155,19 +156,28 @@ class TargetService:
 
     def _serve_batched(self, port: _Port) -> None:
         """recvmmsg a batch, answer READ/WRITE in place, sendmmsg the replies: the fast path."""
+        step = self._batch_step(port)
+        while not self._stopping:
+            step(MSG_WAITFORONE)
+
+    def _batch_step(self, port: _Port) -> Callable[[int], bool]:
+        """One port's batch loop body: receive a batch (``flags``: MSG_WAITFORONE to block for
+        its first frame, MSG_DONTWAIT not to), answer it, send the replies. The step returns
+        whether it received anything (False: the receive timeout, nothing waiting, a signal)."""
         batch = MmsgBatch(port.sock.fileno(), self.batch_size, _RECV_BUFFER)
         answer = FastPath(port.engine).answer_batch
         buffers = batch.buffers
-        while not self._stopping:
+
+        def step(flags: int) -> bool:
             try:
-                n = batch.recv()
+                n = batch.recv(flags)
             except BlockingIOError:
-                continue  # the receive timeout: a chance to run a pending signal handler
+                return False  # the receive timeout (a chance to run a signal handler), or none
             except OSError as exc:
                 _link_down(port, exc)
-                continue
+                return False
             if not n:
-                continue
+                return False
             lengths = batch.lengths(n)
             replies = answer(buffers, lengths)
             try:
@@ -178,6 +188,9 @@ class TargetService:
             except OSError as exc:
                 # As in _handle: lost replies (EMSGSIZE after the MTU shrank), not a crash.
                 log.warning("%s: %d replies not sent: %s", port.sock.ifname, len(replies), exc)
+            return True
+
+        return step
 
     def _answer_rest(self, port: _Port, batch: MmsgBatch, lengths: list[int], replies: list[int]) -> None:
         """A batch with frames the fast path left alone: the engine answers those one by one,
@@ -190,26 +203,43 @@ class TargetService:
             batch.send(sends)
 
     def _serve_many(self) -> None:
-        buf = bytearray(_RECV_BUFFER)
-        view = memoryview(buf)
+        """Several interfaces (or sockets): poll, then drain each ready one, in batches when
+        batched (a few batches a turn, so one busy interface cannot starve the others)."""
         poller = select.poll()
-        ports = {}
+        steps: dict[int, Callable[[], bool]] = {}
         for port in self._ports:
             port.sock.setblocking(False)
             poller.register(port.sock.fileno(), select.POLLIN)
-            ports[port.sock.fileno()] = port
+            steps[port.sock.fileno()] = (
+                functools.partial(self._batch_step(port), MSG_DONTWAIT)
+                if self.batched
+                else self._one_step(port)
+            )
+        turns = 4 if self.batched else 64  # batches, or frames, of one port per turn
         while not self._stopping:
             for fd, _event in poller.poll(_WAKE_INTERVAL * 1000):
-                port = ports[fd]
-                for _ in range(64):
-                    try:
-                        n = port.sock.recv_into(buf)
-                    except BlockingIOError:
+                step = steps[fd]
+                for _ in range(turns):
+                    if not step():
                         break
-                    except OSError as exc:
-                        _link_down(port, exc)
-                        break
-                    self._handle(port, view, n)
+
+    def _one_step(self, port: _Port) -> Callable[[], bool]:
+        """The unbatched body for a non-blocking socket: one frame, if one is waiting."""
+        buf = bytearray(_RECV_BUFFER)
+        view = memoryview(buf)
+
+        def step() -> bool:
+            try:
+                n = port.sock.recv_into(buf)
+            except BlockingIOError:
+                return False
+            except OSError as exc:
+                _link_down(port, exc)
+                return False
+            self._handle(port, view, n)
+            return True
+
+        return step
 
     def flush(self) -> None:
         """fsync every writable export (called on the way out)."""
