@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link
 from support.initiator_daemon import RunningDaemon, running_initiator, wait_for
 from support.target import VBLADE, Listener, RunningTarget, start_target
@@ -226,9 +227,10 @@ def test_revalidate_rereads_the_size_of_an_open_device(pyaoe_net: Net) -> None:
 
 
 @contextlib.contextmanager
-def announcements_dropped(ifname: str) -> Iterator[Callable[[], int]]:
+def announcements_dropped(ifname: str) -> Iterator[tuple[Callable[[], int], Callable[[], int]]]:
     """Drop broadcast AoE frames arriving on ``ifname`` (a target's start-up announcement);
-    answers to our queries are unicast and pass. Yields a function counting the drops.
+    answers to our queries are unicast and pass. Yields two counters: the frames dropped, and
+    the broadcast AoE frames (discoveries) sent out of ``ifname``.
 
     At the initiator's ingress, not the target's egress: a dropped send fails with ENOBUFS,
     which a target may not survive."""
@@ -237,16 +239,18 @@ def announcements_dropped(ifname: str) -> Iterator[Callable[[], int]]:
         f"table netdev {table} {{\n"
         f'  chain in {{ type filter hook ingress device "{ifname}" priority 0;\n'
         "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter drop; }\n"
+        f'  chain out {{ type filter hook egress device "{ifname}" priority 0;\n'
+        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter; }\n"
         "}\n"
     )
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
-    def dropped() -> int:
+    def counter(index: int) -> int:
         out = subprocess.run(["nft", "list", "table", "netdev", table], capture_output=True, text=True).stdout
-        return int(out.split("counter packets ", 1)[1].split()[0])
+        return int(out.split("counter packets ")[index + 1].split()[0])
 
     try:
-        yield dropped
+        yield (lambda: counter(0)), (lambda: counter(1))
     finally:
         subprocess.run(["nft", "delete", "table", "netdev", table], check=False)
 
@@ -259,25 +263,29 @@ def test_discover_finds_a_target_started_after_the_daemon(tmp_path: Path) -> Non
         with disk.open("wb") as f:
             f.truncate(8 * MiB)
         with (
-            announcements_dropped(here.ifname) as dropped,
+            announcements_dropped(here.ifname) as (dropped, discoveries),
             running_initiator(lab, here.ifname) as daemon,
-            start_target(lab, there, ["3", "4", there.ifname, str(disk)]) as target,
         ):
-            wait_for(lambda: dropped() >= 1, 10, "the announcement")
-            # Nothing makes the daemon look again by itself within a minute.
-            deadline = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
-                assert not (daemon.etherd / "e3.4").exists()
-                time.sleep(0.05)
+            # The start-up discovery and its repeats (1 s and 3 s later) are over.
+            starts = 1 + len(InitiatorConfig().discover_again)
+            wait_for(lambda: discoveries() >= starts, 10, "the start-up discoveries")
+            with start_target(lab, there, ["3", "4", there.ifname, str(disk)]) as target:
+                wait_for(lambda: dropped() >= 1, 10, "the announcement")
+                # Nothing makes the daemon look again by itself within a minute.
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    assert not (daemon.etherd / "e3.4").exists()
+                    time.sleep(0.05)
+                assert discoveries() == starts
 
-            def discovered() -> bool:
-                result = cli("pyaoe.cli.aoe_discover", "--root", str(daemon.root))
-                assert result.returncode == 0, result.stderr
-                return (daemon.etherd / "e3.4").exists()
+                def discovered() -> bool:
+                    result = cli("pyaoe.cli.aoe_discover", "--root", str(daemon.root))
+                    assert result.returncode == 0, result.stderr
+                    return (daemon.etherd / "e3.4").exists()
 
-            wait_for(discovered, 10, "e3.4 after aoe-discover")
-            assert os.stat(daemon.etherd / "e3.4").st_size == 8 * MiB
-            assert target.alive()
+                wait_for(discovered, 10, "e3.4 after aoe-discover")
+                assert os.stat(daemon.etherd / "e3.4").st_size == 8 * MiB
+                assert target.alive()
 
 
 def read_err_until(fd: int, needle: str, timeout: float) -> str:

@@ -98,6 +98,9 @@ class InitiatorEngine(FrameInput):
         self._dirty = self._dp.dirty
         self._table = DeviceTable(self.config.dyndevs)
         self._discover_timer = Timer(TimerKind.DISCOVER)
+        #: When the start-up discovery went out (None: not yet), and its repeats still due.
+        self._first_discovery: float | None = None
+        self._repeats = list(self.config.discover_again)
         if self.config.discover_at_start:
             # Time 0 is in the past for any monotonic clock: the first handle_timer() discovers.
             self._dp.timers.schedule(self._discover_timer, 0.0)
@@ -343,7 +346,11 @@ class InitiatorEngine(FrameInput):
                 frame_timeout(dp, item, now)
             elif item.kind is TimerKind.DISCOVER:
                 self.discover(now)
-                if self.config.discover_interval:
+                if self._first_discovery is None:
+                    self._first_discovery = now
+                if self._repeats:
+                    dp.timers.schedule(item, self._first_discovery + self._repeats.pop(0))
+                elif self.config.discover_interval:
                     dp.timers.schedule(item, now + self.config.discover_interval)
             elif item.kind is TimerKind.PROBE:
                 probe_due(dp, cast(Target, item.subject), now)

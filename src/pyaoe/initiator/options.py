@@ -55,6 +55,9 @@ class InitiatorConfig:
     discover_interval: float = 60.0
     #: Send the first discovery at the first handle_timer() (the driver does at load).
     discover_at_start: bool = True
+    #: Seconds after the first discovery at which it is sent again: a Query Config or answer
+    #: lost on the wire then costs seconds, not the 60 s to the next periodic discovery.
+    discover_again: tuple[float, ...] = (1.0, 3.0)
     #: Retransmission timeout before any round trip was measured. The driver starts near 16 s
     #: (its deviation is initialised in the wrong scale); 250 ms is its intended average.
     initial_rto: float = 0.25
@@ -75,6 +78,8 @@ class InitiatorConfig:
             raise ValueError(f"maxout {self.maxout} must be at least 1")
         if self.discover_interval < 0:
             raise ValueError(f"discover_interval {self.discover_interval} is negative")
+        if any(b <= a for a, b in zip((0.0, *self.discover_again), self.discover_again, strict=False)):
+            raise ValueError(f"discover_again {self.discover_again} must be positive and rising")
         if not 0 < self.min_rto <= self.initial_rto <= self.max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
         if self.scorn_secs <= 0:

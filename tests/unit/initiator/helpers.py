@@ -27,6 +27,8 @@ TMAC2 = bytes.fromhex("0200000000bb")
 
 
 def make_engine(interfaces: dict[str, tuple[bytes, int]] | None = None, **options: object) -> InitiatorEngine:
+    # These tests count the frames sent: no start-up discovery repeats unless a test asks.
+    options.setdefault("discover_again", ())
     config = InitiatorConfig(**options)  # type: ignore[arg-type]
     return InitiatorEngine(config, interfaces or {"eth0": (IMAC, 1500)})
 

@@ -10,6 +10,7 @@ from pyaoe.initiator import (
     DeviceUp,
     Diagnostic,
     DiagnosticKind,
+    InitiatorConfig,
     RequestDone,
     RequestError,
     RequestFailed,
@@ -23,6 +24,7 @@ def test_first_timer_broadcasts_query_config_on_every_allowed_interface() -> Non
     engine = make_engine(
         {"eth0": (IMAC, 1500), "eth1": (IMAC2, 9000), "wlan0": (bytes.fromhex("020000000003"), 1500)},
         iflist=("eth0", "eth1"),
+        discover_again=(1.0, 3.0),
     )
     assert engine.get_timer() == 0.0  # due at once for any monotonic clock
     engine.handle_timer(10.0)
@@ -33,7 +35,22 @@ def test_first_timer_broadcasts_query_config_on_every_allowed_interface() -> Non
         assert decoded.header.dst == b"\xff" * 6 and decoded.header.src == mac
         assert (decoded.header.shelf, decoded.header.slot) == (0xFFFF, 0xFF)
         assert decoded.arg == ConfigArg()
-    assert engine.get_timer() == 70.0  # then every 60 s, as the driver
+    # Again 1 s and 3 s after the first (a lost query or answer costs seconds), then every
+    # 60 s as the driver.
+    for due in (11.0, 13.0, 73.0, 133.0):
+        assert engine.get_timer() == due
+        engine.handle_timer(due)
+        again = engine.frames_to_send(due)
+        assert [ifname for ifname, _ in again] == ["eth0", "eth1"]
+        assert all(decode_frame(frame).arg == ConfigArg() for _, frame in again)
+
+
+def test_discover_again_must_rise() -> None:
+    with pytest.raises(ValueError, match="discover_again"):
+        InitiatorConfig(discover_again=(3.0, 1.0))
+    with pytest.raises(ValueError, match="discover_again"):
+        InitiatorConfig(discover_again=(0.0,))
+    assert InitiatorConfig(discover_again=()).discover_again == ()
 
 
 def test_config_reply_then_identify_brings_the_device_up() -> None:

@@ -338,7 +338,8 @@ def batched_run(seed: int, fast: bool, mtu: int) -> list[Any]:
     rng = random.Random(seed)
     backend = MemoryBackend(SIZE)
     answerer = DamagingTarget(target(backend, mtu=mtu), seed, rate=0.003)
-    initiator = InitiatorEngine(InitiatorConfig(discover_interval=0), {"eth0": (INITIATOR_MAC, mtu)})
+    config = InitiatorConfig(discover_interval=0, discover_again=())
+    initiator = InitiatorEngine(config, {"eth0": (INITIATOR_MAC, mtu)})
     trace: list[Any] = []
     buffers = [memoryview(bytearray(mtu + 100)) for _ in range(200)]
     now = 0.0
