@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,9 @@ def ata(command: int, lba: int, count: int, data: bytes = b"") -> AtaArg:
     )
 
 
-def ask(sock: PacketSocket, dst: bytes, src: bytes, command: int, arg: object, tag: int) -> Frame:
-    sock.send(
-        encode_frame(Frame(Header(dst=dst, src=src, shelf=SHELF, slot=SLOT, command=command, tag=tag), arg))
-    )  # type: ignore[arg-type]
+def ask(sock: PacketSocket, dst: bytes, src: bytes, command: int, arg: Any, tag: int) -> Frame:
+    header = Header(dst=dst, src=src, shelf=SHELF, slot=SLOT, command=command, tag=tag)
+    sock.send(encode_frame(Frame(header, arg)))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         raw = sock.recv_frame(timeout=0.5)
