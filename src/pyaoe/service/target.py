@@ -141,18 +141,10 @@ class TargetService:
             log.warning("%s: frame of %d bytes not sent: %s", port.sock.ifname, len(frame), exc)
 
     def _serve_one(self, port: _Port) -> None:
-        buf = bytearray(_RECV_BUFFER)
-        view = memoryview(buf)
-        recv_into = port.sock.recv_into
+        """The plain loop: one recv and one send a frame (the socket blocks, with a timeout)."""
+        step = self._one_step(port)
         while not self._stopping:
-            try:
-                n = recv_into(buf)
-            except BlockingIOError:
-                continue  # the receive timeout: a chance to run a pending signal handler
-            except OSError as exc:
-                _link_down(port, exc)
-                continue
-            self._handle(port, view, n)
+            step()
 
     def _serve_batched(self, port: _Port) -> None:
         """recvmmsg a batch, answer READ/WRITE in place, sendmmsg the replies: the fast path."""
@@ -224,7 +216,9 @@ class TargetService:
                         break
 
     def _one_step(self, port: _Port) -> Callable[[], bool]:
-        """The unbatched body for a non-blocking socket: one frame, if one is waiting."""
+        """The plain loop body: one frame, if one comes (False: the receive timeout of a
+        blocking socket, a chance to run a signal handler, or nothing waiting on a
+        non-blocking one)."""
         buf = bytearray(_RECV_BUFFER)
         view = memoryview(buf)
 
