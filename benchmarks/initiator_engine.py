@@ -24,7 +24,7 @@ from pyaoe.testing import INITIATOR_MAC
 TARGET_MAC = bytes.fromhex("0200000000aa")
 IDENTIFY = build_identify(1 << 30)
 PAYLOAD = bytes(9000)
-#: Frames per recvmmsg batch in the I/O service (service.initiator_ports.BATCH).
+#: Frames per recvmmsg batch in the I/O service (service.initiator.ports.BATCH).
 RX_BATCH = 64
 clock = time.thread_time
 

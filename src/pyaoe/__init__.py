@@ -16,6 +16,7 @@ _LAZY = {
     "InitiatorService": "pyaoe.service.initiator",
     "Initiator": "pyaoe.service.initiator",
     "AsyncInitiator": "pyaoe.service.initiator",
+    "BlockClient": "pyaoe.service.initiator",
     "open_block_client": "pyaoe.service.initiator",
 }
 __all__ = ["__version__", *_LAZY]

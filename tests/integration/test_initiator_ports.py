@@ -10,7 +10,7 @@ import pytest
 
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net import PacketSocket
-from pyaoe.service.initiator_ports import BATCH, LinkWatch, Port, scan_interfaces
+from pyaoe.service.initiator.ports import BATCH, LinkWatch, Port, scan_interfaces
 
 pytestmark = pytest.mark.netns
 

@@ -12,9 +12,6 @@ import asyncio
 import errno
 import hashlib
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -639,25 +636,3 @@ def test_async_initiator_runs_reads_and_writes_concurrently(one_vblade: tuple[La
 
     model = asyncio.run(main())
     assert path.read_bytes() == model
-
-
-def test_foreground_run_prints_err_lines_and_stops_on_sigterm(one_vblade: tuple[Lab, Side, Path]) -> None:
-    _lab, side, _path = one_vblade
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pyaoe.service.initiator", "--iflist", side.here.ifname, "--deadsecs", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline().strip() for _ in range(3)]
-        assert lines[0] == f"pyaoe initiator running on {side.here.ifname}"
-        assert any("e6.6" in line and "has 16384 sectors" in line for line in lines), lines
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-        assert proc.stderr is not None and proc.stderr.read() == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -1,5 +1,6 @@
-"""A stand-in for pyaoe.service.initiator.InitiatorService over MemoryBackends: the same calls and
-events, with devices a test makes, takes down and brings back by hand (no network).
+"""A stand-in for pyaoe.service.initiator.InitiatorService over MemoryBackends: every operation of
+InitiatorLike (tests/unit/service/test_faces.py checks the list) and the same events, with devices
+a test makes, takes down and brings back by hand (no network).
 
     ini = FakeInitiator()
     ini.add_device("e1.2", 8 << 20)        # DeviceUp to the listeners
@@ -17,6 +18,7 @@ from typing import Any
 
 from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import (
+    Counters,
     DeviceChanged,
     DeviceDown,
     DeviceInfo,
@@ -110,6 +112,10 @@ class FakeInitiator:
     def iflist(self) -> tuple[str, ...]:
         return self._iflist
 
+    @property
+    def counters(self) -> Counters:
+        return Counters()  # no frames: nothing to count
+
     def add_listener(self, callback: Callable[[InitiatorEvent], None]) -> None:
         self._listeners.append(callback)
 
@@ -130,16 +136,25 @@ class FakeInitiator:
 
         return self._pool.submit(job)
 
+    def _read(self, name: str, offset: int, length: int) -> bytes:
+        dev = self._up(name)
+        if offset < 0 or offset + length > dev.backend.size:
+            raise ValueError("outside the device")
+        return bytes(dev.backend.buffer[offset : offset + length])
+
     def read(self, name: str, offset: int, length: int) -> Future[bytes]:
-        def job() -> bytes:
-            dev = self._up(name)
-            if offset < 0 or offset + length > dev.backend.size:
-                raise ValueError("outside the device")
-            return bytes(dev.backend.buffer[offset : offset + length])
+        return self._run(lambda: self._read(name, offset, length))
+
+    def read_into(self, name: str, offset: int, buffer: Any) -> Future[int]:
+        view = memoryview(buffer).cast("B")
+
+        def job() -> int:
+            view[:] = self._read(name, offset, len(view))
+            return len(view)
 
         return self._run(job)
 
-    def write(self, name: str, offset: int, data: bytes) -> Future[None]:
+    def write(self, name: str, offset: int, data: bytes | bytearray | memoryview) -> Future[None]:
         def job() -> None:
             dev = self._up(name)
             if offset < 0 or offset + len(data) > dev.backend.size:
@@ -194,6 +209,12 @@ class FakeInitiator:
             dev = self._devices.get(name)
             if dev is not None:
                 dev.open_count -= 1
+
+    def wait_for_device(self, name: str, timeout: float) -> DeviceInfo:
+        dev = self._devices.get(name)
+        if dev is None or not dev.up:
+            raise TimeoutError(f"{name} is not up after {timeout:g} s")  # nothing comes by itself
+        return self.device_info(name)
 
     def devices(self) -> list[DeviceInfo]:
         return [self.device_info(n) for n in list(self._devices)]

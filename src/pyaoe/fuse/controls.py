@@ -14,8 +14,8 @@ import pyfuse3
 import trio
 
 from pyaoe.fuse.devices import DeviceTracker
-from pyaoe.fuse.service import InitiatorLike
 from pyaoe.initiator import parse_device_name
+from pyaoe.service.initiator.operations import InitiatorLike
 
 __all__ = ["Controls", "TextHandle", "REVALIDATE_SCAN_TIMEOUT"]
 

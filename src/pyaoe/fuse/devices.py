@@ -20,10 +20,11 @@ import pyfuse3
 import trio
 
 from pyaoe.fuse.errlog import ErrLog
+from pyaoe.fuse.futures import FutureWaiter, Stopped
 from pyaoe.fuse.partitions import SECTOR_SIZE, scan_partitions
-from pyaoe.fuse.service import FutureWaiter, InitiatorLike, Stopped
 from pyaoe.fuse.tree import Kind, Node, Removed, Tree
 from pyaoe.initiator import DeviceChanged, DeviceInfo, DeviceRemoved, DeviceUp, Diagnostic, InitiatorEvent
+from pyaoe.service.initiator.operations import InitiatorLike
 
 __all__ = ["DeviceHandle", "DeviceTracker", "RESCAN_TIMEOUT"]
 

@@ -22,8 +22,9 @@ from pyaoe.fuse.attributes import device_attribute, parameter, version_text
 from pyaoe.fuse.controls import Controls, TextHandle
 from pyaoe.fuse.devices import DeviceHandle, DeviceTracker
 from pyaoe.fuse.errlog import WAKE_INTERVAL, ErrCursor, ErrLog, signal_pending
-from pyaoe.fuse.service import FutureWaiter, InitiatorLike
+from pyaoe.fuse.futures import FutureWaiter
 from pyaoe.fuse.tree import Kind, Node, Tree
+from pyaoe.service.initiator.operations import InitiatorLike
 
 __all__ = ["EtherdFileSystem"]
 

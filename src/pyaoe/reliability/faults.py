@@ -23,7 +23,7 @@ from pyaoe.reliability.ledger import Ledger, Verdict
 from pyaoe.reliability.peers import VBLADE_COMMAND, lossy_wire, nft_counters, start_initiator, start_target
 from pyaoe.reliability.report import Figures
 from pyaoe.reliability.workload import FaultyLoad, WriteLoad, file_reader, sparse_file, wire_reader
-from pyaoe.service.initiator_loop import InitiatorService
+from pyaoe.service.initiator import InitiatorService
 
 __all__ = [
     "FaultOptions",

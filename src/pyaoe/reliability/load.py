@@ -20,7 +20,7 @@ from pyaoe.reliability.ledger import Ledger, Verdict
 from pyaoe.reliability.peers import TARGET_COMMAND, rss_kib, start_initiator, start_target, write_config
 from pyaoe.reliability.report import Figures
 from pyaoe.reliability.workload import LoadStats, WriteLoad, file_reader, sparse_file
-from pyaoe.service.initiator_loop import InitiatorService
+from pyaoe.service.initiator import InitiatorService
 
 __all__ = ["LoadOptions", "many_initiators", "thousand_exports", "spread_addresses", "LOADS"]
 

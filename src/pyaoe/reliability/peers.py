@@ -21,7 +21,7 @@ from typing import Any
 from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, in_netns
 from pyaoe.lab.procs import read_lines
-from pyaoe.service.initiator_loop import InitiatorService
+from pyaoe.service.initiator import InitiatorService
 
 __all__ = [
     "TargetProcess",

@@ -23,7 +23,7 @@ from typing import Any
 
 from pyaoe.protocol import SECTOR_SIZE
 from pyaoe.reliability.ledger import Ledger, PlannedWrite
-from pyaoe.service.initiator_loop import InitiatorService
+from pyaoe.service.initiator import InitiatorService
 
 __all__ = ["LoadStats", "WriteLoad", "FaultyLoad", "sparse_file", "file_reader", "wire_reader"]
 

@@ -1,47 +1,23 @@
-"""pyaoe.fuse.service: what the file system needs of the initiator service (the contract of
-pyaoe.service.initiator, as a Protocol), and the bridge from its futures into trio.
+"""pyaoe.fuse.futures: the bridge from the initiator's concurrent futures into trio (FutureWaiter).
 
-The service's control calls block until its I/O thread has done them, so they run in trio's
-worker threads; its requests are concurrent.futures completed on the I/O thread, woken into
-trio with the run's token (run_sync_soon), never by blocking the trio thread.
+The service's requests are concurrent.futures completed on its I/O thread, woken into trio with
+the run's token (run_sync_soon), never by blocking the trio thread; its control calls block,
+so the file system runs them in trio's worker threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
-from pyaoe.initiator import DeviceInfo, InitiatorConfig, InitiatorEvent
-
-__all__ = ["InitiatorLike", "FutureWaiter", "Stopped"]
+__all__ = ["FutureWaiter", "Stopped"]
 
 T = TypeVar("T")
-
-
-class InitiatorLike(Protocol):
-    """The part of pyaoe.service.initiator.InitiatorService the file system calls."""
-
-    @property
-    def config(self) -> InitiatorConfig: ...
-    @property
-    def iflist(self) -> tuple[str, ...]: ...
-    def read(self, name: str, offset: int, length: int) -> Future[bytes]: ...
-    def write(self, name: str, offset: int, data: bytes) -> Future[None]: ...
-    def flush_cache(self, name: str) -> Future[None]: ...
-    def discover(self) -> None: ...
-    def revalidate(self, name: str) -> None: ...
-    def flush_devices(self, what: str = "") -> list[str]: ...
-    def set_iflist(self, iflist: str | Iterable[str]) -> None: ...
-    def open_device(self, name: str) -> None: ...
-    def close_device(self, name: str) -> None: ...
-    def devices(self) -> list[DeviceInfo]: ...
-    def device_info(self, name: str) -> DeviceInfo: ...
-    def add_listener(self, callback: Callable[[InitiatorEvent], None]) -> None: ...
 
 
 class Stopped(Exception):

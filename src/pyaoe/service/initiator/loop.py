@@ -1,4 +1,4 @@
-"""pyaoe.service.initiator_thread: IoLoop, the initiator's one I/O thread and everything it owns.
+"""pyaoe.service.initiator.loop: IoLoop, the initiator's one I/O thread and everything it owns.
 
 Poll on the packet sockets, a wake-up eventfd and a netlink watch; feed InitiatorEngine; send
 what it packs; run posted commands; complete futures and tell listeners from its events.
@@ -34,13 +34,13 @@ from pyaoe.initiator import (
     RequestError,
     RequestFailed,
 )
-from pyaoe.service.initiator_ports import LinkWatch, Port, PortTable, scan_interfaces
+from pyaoe.service.initiator.operations import Listener
+from pyaoe.service.initiator.ports import LinkWatch, Port, PortTable, scan_interfaces
 
-__all__ = ["IoLoop", "Command", "Listener", "LATER", "RESCAN_INTERVAL"]
+__all__ = ["IoLoop", "Command", "LATER", "RESCAN_INTERVAL"]
 
 log = logging.getLogger("pyaoe.initiator")
 
-Listener = Callable[[InitiatorEvent], None]
 #: Work for the I/O thread: called with ``now``; its result completes the command's future.
 Command = Callable[[float], Any]
 #: A command's result meaning "the future is completed later, by an engine event".

@@ -1,7 +1,7 @@
-"""pyaoe.service.initiator_loop: InitiatorService, the thread-safe API over the initiator's I/O thread.
+"""pyaoe.service.initiator.service: InitiatorService, the thread-safe API over the initiator's I/O thread.
 
 Requests become futures completed from engine events; control calls run on the I/O thread
-(initiator_thread.IoLoop, which owns the engine and the sockets) and wait for it.
+(loop.IoLoop, which owns the engine and the sockets) and wait for it.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from concurrent.futures import Future
 from typing import Any
 
 from pyaoe.errors import DeviceUnavailable
-from pyaoe.initiator import Counters, DeviceAddress, DeviceInfo, InitiatorConfig, parse_iflist
+from pyaoe.initiator import Counters, DeviceInfo, InitiatorConfig, parse_iflist
 from pyaoe.initiator.address import as_address
-from pyaoe.service.initiator_thread import LATER, RESCAN_INTERVAL, IoLoop, Listener
+from pyaoe.service.initiator.loop import LATER, RESCAN_INTERVAL, IoLoop
+from pyaoe.service.initiator.operations import DeviceRef, Listener
 
-__all__ = ["InitiatorService", "DeviceRef", "Listener"]
-
-DeviceRef = DeviceAddress | tuple[int, int] | str
+__all__ = ["InitiatorService"]
 
 
 class InitiatorService:
-    """The AoE initiator's I/O side: sockets, one thread, and a thread-safe API of futures.
+    """The AoE initiator's I/O side: sockets, one thread, and the operations of InitiatorLike.
 
     Requests (read, read_into, write, flush_cache) return concurrent.futures.Future objects
     that fail with OSError subclasses of errno EIO (pyaoe.errors), or ValueError for a range
@@ -199,9 +198,6 @@ class InitiatorService:
     def add_listener(self, callback: Listener) -> None:
         """Call ``callback(event)`` for every engine event, on the I/O thread (must not block)."""
         self._io.listeners = [*self._io.listeners, callback]
-
-    def remove_listener(self, callback: Listener) -> None:
-        self._io.listeners = [c for c in self._io.listeners if c is not callback]
 
     @property
     def counters(self) -> Counters:

@@ -1,4 +1,4 @@
-"""pyaoe.service.initiator_ports: the initiator's packet sockets, one port per allowed interface.
+"""pyaoe.service.initiator.ports: the initiator's packet sockets, one port per allowed interface.
 
 Batch receive into reused buffers (recvmmsg), batch send (sendmmsg), the interface scan that
 decides which ports exist, and a netlink watch that says when to scan again.
@@ -67,10 +67,9 @@ def scan_interfaces(iflist: Iterable[str]) -> dict[str, InterfaceFacts]:
 
     Asked in the calling thread's network namespace.
     """
-    names = list(iflist)
     return {
         info.name: InterfaceFacts(info.name, info.index, info.mac, info.mtu)
-        for info in aoe_interfaces(names or None)
+        for info in aoe_interfaces(iflist)
         if len(info.mac) == 6
     }
 
