@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pyaoe.initiator import parse_iflist
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net import (
     NoSuchInterfaceError,
@@ -147,8 +148,8 @@ def test_interface_info_in_a_namespace(pair):
         with in_netns(b.netns):
             info = interface_info(b.ifname)
             assert [i.name for i in aoe_interfaces()] == [b.ifname]
-            assert aoe_interfaces(f"lo, {b.ifname}") == [info]
-            assert aoe_interfaces("lo eth9") == []
+            assert aoe_interfaces(parse_iflist(f"lo, {b.ifname}")) == [info]
+            assert aoe_interfaces(["lo", "eth9"]) == []
         assert (info.mac, info.mtu, info.up, info.ethernet, info.loopback) == (b.mac, 4200, True, True, False)
         # A process that entered only the network namespace (its /sys is still ours) sees the same.
         code = (

@@ -12,7 +12,6 @@ from pyaoe.net.interfaces import (
     aoe_interfaces,
     interface_info,
     list_interfaces,
-    parse_iflist,
 )
 from pyaoe.net.packet_socket import PacketSocket
 
@@ -26,6 +25,5 @@ __all__ = [
     "aoe_interfaces",
     "interface_info",
     "list_interfaces",
-    "parse_iflist",
     "PacketSocket",
 ]

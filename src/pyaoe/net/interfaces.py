@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import re
 import socket
 import struct
 from collections.abc import Iterable
@@ -27,7 +26,6 @@ __all__ = [
     "interface_info",
     "interface_mtu",
     "list_interfaces",
-    "parse_iflist",
     "aoe_interfaces",
 ]
 
@@ -50,9 +48,6 @@ _IFREQ_NAME = struct.Struct(f"{_IFNAMSIZ}s")
 _IFREQ_INT = struct.Struct(f"{_IFNAMSIZ}si")
 _IFREQ_SHORT = struct.Struct(f"{_IFNAMSIZ}sh")
 _IFREQ_SOCKADDR = struct.Struct(f"{_IFNAMSIZ}sH6s")
-
-# The Linux aoe driver's aoe_iflist separators (aoe.h WHITESPACE) plus the comma.
-_IFLIST_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class NoSuchInterfaceError(PyaoeError, OSError):
@@ -148,22 +143,15 @@ def list_interfaces() -> list[str]:
     return [name for _index, name in sorted(socket.if_nameindex())]
 
 
-def parse_iflist(iflist: str | Iterable[str] | None) -> list[str] | None:
-    """Interface names from an aoe_iflist-style string (whitespace or commas between names)
-    or a sequence of names; None or an empty list means every interface."""
-    if iflist is None:
-        return None
-    words = _IFLIST_SEPARATORS.split(iflist) if isinstance(iflist, str) else list(iflist)
-    names = [w for w in words if w]
-    return names or None
-
-
-def aoe_interfaces(iflist: str | Iterable[str] | None = None) -> list[InterfaceInfo]:
-    """The interfaces AoE may use: up, Ethernet, not loopback, and named in ``iflist`` if given.
+def aoe_interfaces(iflist: Iterable[str] = ()) -> list[InterfaceInfo]:
+    """The interfaces AoE may use: up, Ethernet, not loopback, and named in ``iflist`` unless
+    it is empty (names, as pyaoe.initiator.parse_iflist gives them from an aoe_iflist string).
 
     Names in ``iflist`` that do not exist are skipped, as the Linux driver skips them.
     """
-    allowed = parse_iflist(iflist)
+    if isinstance(iflist, str):
+        raise TypeError("aoe_interfaces takes names; split an aoe_iflist string with parse_iflist")
+    allowed = frozenset(iflist) or None
     result = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for name in list_interfaces():
