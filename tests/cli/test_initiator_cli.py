@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import pyaoe
+
 PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
 
 
@@ -64,6 +66,36 @@ def test_a_mistake_is_one_line(args: tuple[str, ...], message: str) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == f"pyaoe initiator: {message}\n"
+
+
+def test_without_the_fuse_extra_it_says_what_to_install(tmp_path: Path) -> None:
+    """`pip install pyaoe` without [fuse]: the interpreter the venv came from, without any
+    site-packages (-S), with pyaoe from its source: one line naming the extra, exit 1, nothing
+    made at the mount point."""
+    base = [getattr(sys, "_base_executable", sys.executable), "-S"]
+    env = {**os.environ, "PYTHONPATH": str(Path(pyaoe.__file__).resolve().parents[1])}
+    assert subprocess.run([*base, "-c", "import pyfuse3"], env=env, capture_output=True).returncode == 1
+    root = tmp_path / "aoe"
+    result = subprocess.run(
+        [*base, "-m", "pyaoe", "initiator", "--root", str(root), "--iflist", "lo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "pyaoe initiator: pyfuse3 is not installed; the FUSE tree needs the fuse extra: "
+        "pip install 'pyaoe[fuse]' (pyfuse3 builds against libfuse3: apt-get install "
+        "libfuse3-dev pkg-config gcc)\n"
+    )
+    assert not root.exists()
+    # Option mistakes still come first, and --help works.
+    mistake = subprocess.run(
+        [*base, "-m", "pyaoe", "initiator", "--maxout", "0"], env=env, capture_output=True
+    )
+    assert mistake.stderr == b"pyaoe initiator: maxout 0 is out of range (1-65535)\n"
+    assert subprocess.run([*base, "-m", "pyaoe", "initiator", "--help"], env=env).returncode == 0
 
 
 def test_mount_point_mistakes(tmp_path: Path) -> None:

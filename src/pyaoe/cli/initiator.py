@@ -19,7 +19,7 @@ from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_loggi
 from pyaoe.initiator import InitiatorConfig, parse_iflist
 from pyaoe.initiator.options import DEFAULT_DEADSECS, DEFAULT_MAXOUT
 
-__all__ = ["main", "build_parser", "PROG", "DEFAULT_ROOT"]
+__all__ = ["main", "build_parser", "PROG", "DEFAULT_ROOT", "FUSE_MISSING"]
 
 PROG = "pyaoe initiator"
 #: No letter "p" anywhere in it: Debian's aoe-stat skips every path that has one.
@@ -108,13 +108,29 @@ def _check_privileges() -> None:
         raise CommandError("/dev/fuse is missing (is the fuse module loaded?)")
 
 
+#: The FUSE binding and its event loop: the `fuse` extra, not a plain dependency, because pyfuse3
+#: has no wheels and builds against libfuse3 (a compiler and libfuse3-dev), which a user who only
+#: serves exports should not need.
+FUSE_MODULES = ("pyfuse3", "trio")
+FUSE_MISSING = (
+    "{module} is not installed; the FUSE tree needs the fuse extra: pip install 'pyaoe[fuse]' "
+    "(pyfuse3 builds against libfuse3: apt-get install libfuse3-dev pkg-config gcc)"
+)
+
+
 def _run(args: argparse.Namespace) -> int:
-    # Imported here so that --help and option mistakes work without pyfuse3 and trio.
-    from pyaoe.fuse.daemon import MountError, prepare_mount_point, serve
-    from pyaoe.fuse.filesystem import EtherdFileSystem
+    config = config_from(args)
+    # Imported here so that --help and option mistakes work without pyfuse3 and trio, and a
+    # missing one is one line.
+    try:
+        from pyaoe.fuse.daemon import MountError, prepare_mount_point, serve
+        from pyaoe.fuse.filesystem import EtherdFileSystem
+    except ModuleNotFoundError as exc:
+        if exc.name not in FUSE_MODULES:
+            raise
+        raise CommandError(FUSE_MISSING.format(module=exc.name)) from None
     from pyaoe.service.initiator import InitiatorService
 
-    config = config_from(args)
     _check_privileges()
     root = Path(str(args.root)).absolute()
     try:
