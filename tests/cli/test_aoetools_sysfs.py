@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from pyaoe import __version__
-from pyaoe.lab.faketree import FakeDevice, Recorder, Scratch, World, write_pyaoe_tree, write_sysfs
 from pyaoe.lab.netns import Lab
+from support.faketree import FakeDevice, Recorder, Scratch, World, write_pyaoe_tree, write_sysfs
 
 MODULES = {
     "aoe-stat": "pyaoe.cli.aoe_stat",

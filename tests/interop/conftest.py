@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyaoe.lab.netns import Lab
-from pyaoe.lab.qemu import GuestImage, build_guest_image
+from support.qemu import GuestImage, build_guest_image
 
 
 @pytest.fixture(scope="session")

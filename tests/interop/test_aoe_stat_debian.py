@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyaoe.lab.faketree import FakeDevice, Scratch, World, write_pyaoe_tree, write_sysfs
+from support.faketree import FakeDevice, Scratch, World, write_pyaoe_tree, write_sysfs
 
 pytestmark = pytest.mark.interop
 

@@ -1,6 +1,6 @@
 """The Linux aoe driver (Debian's kernel, booted in QEMU) against each vblade-compatible target.
 
-The guest runs pyaoe/lab/guest/aoe-check.sh; the host then checks the backing file the target wrote.
+The guest runs tests/support/guest/aoe-check.sh; the host then checks the backing file the target wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pyaoe.lab.netns import Lab, Link
-from pyaoe.lab.qemu import GuestImage, GuestResult, boot_guest, guest_script
+from support.qemu import GuestImage, GuestResult, boot_guest, guest_script
 
 pytestmark = [pytest.mark.interop, pytest.mark.qemu, pytest.mark.netns, pytest.mark.slow]
 

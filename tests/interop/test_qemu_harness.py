@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyaoe.lab.netns import Lab
-from pyaoe.lab.qemu import GuestImage, boot_guest
+from support.qemu import GuestImage, boot_guest
 
 pytestmark = [pytest.mark.interop, pytest.mark.qemu, pytest.mark.netns]
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pyaoe.lab.qemu import default_cache_dir
-
-__all__ = ["BenchTools", "ToolError", "build_tools", "TOOL_NAMES"]
+__all__ = ["BenchTools", "ToolError", "build_tools", "default_cache_dir", "TOOL_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +32,12 @@ class BenchTools:
     aoeload: Path
     aoenull: Path
     aoeblast: Path
+
+
+def default_cache_dir() -> Path:
+    """Where pyaoe keeps what it builds once ($XDG_CACHE_HOME/pyaoe, else ~/.cache/pyaoe)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyaoe"
 
 
 def _source(name: str) -> bytes:

@@ -1,4 +1,5 @@
-"""pyaoe.lab: build throw-away networks (namespaces, veth pairs, bridges, taps) and guests.
+"""pyaoe.lab: build throw-away networks (namespaces, veth pairs, bridges, taps) and run processes in them.
 
-Used by the demo, the benchmark and the tests; everything made is removed on exit.
+Used by `pyaoe demo`, `bench` and `soak` and by the tests; everything made is removed on exit.
+(The QEMU guest and the fake sysfs trees are test rigs: tests/support.)
 """

@@ -1,4 +1,4 @@
-"""pyaoe.lab.qemu: boot Debian's kernel in QEMU on a tap device, run a guest script, collect its results.
+"""support.qemu: boot Debian's kernel in QEMU on a tap device, run a guest script, collect its results.
 
 Used to test AoE targets against the real Linux aoe driver; see guest/aoe-check.sh for the checks.
 """
@@ -6,7 +6,6 @@ Used to test AoE targets against the real Linux aoe driver; see guest/aoe-check.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shlex
 import subprocess
@@ -14,11 +13,10 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from pyaoe.lab.initramfs import GuestImage, build_guest_image, copy_image, cpio_archive
 from pyaoe.lab.netns import Lab, Link
+from support.initramfs import GUEST_DIR, GuestImage, build_guest_image, copy_image, cpio_archive
 
 __all__ = [
     "GuestImage",
@@ -26,7 +24,6 @@ __all__ = [
     "MissingMark",
     "boot_guest",
     "build_guest_image",
-    "default_cache_dir",
     "guest_script",
     "parse_marks",
     "qemu_argv",
@@ -47,8 +44,8 @@ class MissingMark(LookupError):
 
 
 def guest_script(name: str) -> str:
-    """A guest script shipped in pyaoe/lab/guest (e.g. "aoe-check.sh")."""
-    return resources.files("pyaoe.lab").joinpath("guest", name).read_text()
+    """A guest script in tests/support/guest (e.g. "aoe-check.sh")."""
+    return (GUEST_DIR / name).read_text()
 
 
 @dataclass
@@ -187,9 +184,3 @@ def boot_guest(
     )
     log.info("guest finished in %.1fs with status %s", elapsed, result.exit_status)
     return result
-
-
-def default_cache_dir() -> Path:
-    """Where the demo caches guest images ($XDG_CACHE_HOME/pyaoe, else ~/.cache/pyaoe)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyaoe"

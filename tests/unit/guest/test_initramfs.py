@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyaoe.lab.initramfs import CpioWriter, cpio_archive, find_kernel
-from pyaoe.lab.qemu import GuestResult, MissingMark, parse_marks
+from support.initramfs import CpioWriter, cpio_archive, find_kernel
+from support.qemu import GuestResult, MissingMark, parse_marks
 
 
 def _listing(archive: bytes) -> list[str]:

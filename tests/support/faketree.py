@@ -1,4 +1,4 @@
-"""pyaoe.lab.faketree: fake AoE initiator trees for testing the aoetools: the kernel driver's sysfs
+"""support.faketree: fake AoE initiator trees for testing the aoetools: the kernel driver's sysfs
 and /dev/etherd, and pyaoe's tree, in a scratch tmpfs, with control files whose writes are recorded.
 
 A Scratch is a tmpfs of our own under /srv (device nodes work there even where /run is nodev), at a

@@ -1,4 +1,4 @@
-"""pyaoe.lab.initramfs: the guest image for kernel-driver tests: newc cpio writer and a cached builder.
+"""support.initramfs: the guest image for kernel-driver tests: newc cpio writer and a cached builder.
 
 The image holds Debian's kernel modules (aoe, e1000, ext4 and their dependencies), busybox,
 e2fsprogs and our /init; a small archive appended per boot carries the guest script.
@@ -22,12 +22,12 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 __all__ = [
     "BOOT_MODULES",
+    "GUEST_DIR",
     "GuestImage",
     "CpioWriter",
     "build_guest_image",
@@ -43,6 +43,8 @@ BOOT_MODULES = ("e1000", "ext4")
 GUEST_MODULES = ("aoe", *BOOT_MODULES)
 E2FSPROGS = ("/usr/sbin/mke2fs", "/usr/sbin/e2fsck", "/usr/sbin/debugfs", "/usr/sbin/dumpe2fs")
 BUSYBOX = "/bin/busybox"
+#: The guest's /init, its shell library and its check scripts.
+GUEST_DIR = Path(__file__).resolve().parent / "guest"
 # Bumped whenever the layout changes, so an old cached image is not reused.
 _LAYOUT_VERSION = "3"
 
@@ -186,7 +188,7 @@ def shared_libraries(binaries: Iterable[str]) -> list[str]:
 
 
 def _guest_file(name: str) -> bytes:
-    return resources.files("pyaoe.lab").joinpath("guest", name).read_bytes()
+    return (GUEST_DIR / name).read_bytes()
 
 
 def _cache_key(version: str, files: Iterable[str], guest_files: Iterable[str] = ()) -> str:
