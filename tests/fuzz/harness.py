@@ -1,5 +1,7 @@
 """A target under fuzzing with an independent oracle: frames go through the fast path and the
-engine exactly as the serving loop sends them, and every answer and every byte is checked.
+engine exactly as the serving loop sends them, and every answer and every byte is checked: a
+frame that must be ignored gets no answer, one that must be answered gets one from each export
+it addresses, and no exception is swallowed on the way (swallowed.py).
 
 TargetHarness serves three windows of one backing file ([offset, offset+length) as -o/-l make
 them) and keeps a model of the whole file: a frame may change the file only where the oracle,
@@ -25,7 +27,9 @@ from pyaoe.protocol import (
     ETH_HLEN,
     ETH_P_AOE,
     ETH_ZLEN,
+    MASK_HLEN,
     MAX_CONFIG_STRING,
+    RESERVE_HLEN,
     SECTOR_SIZE,
     AoeError,
     AtaArg,
@@ -39,6 +43,8 @@ from pyaoe.storage.file import FileBackend
 from pyaoe.target import Export, ExportConfig, ExportState, TargetEngine
 from pyaoe.target.export import MAX_MASKS
 from pyaoe.target.fastpath import NOT_HANDLED, FastPath
+
+from .swallowed import WATCH
 
 __all__ = [
     "TARGET_MAC",
@@ -92,6 +98,9 @@ class Verdict:
 
     #: The exports that must stay silent (frame not for them, or from a masked-out host).
     silent: bool = True
+    #: Every addressed export must answer (anything but a frame too short for its command's
+    #: argument, or a config TEST / TEST PREFIX, which answers only when it matches).
+    must_answer: bool = False
     #: (file offset, data) the frame must write, or None.
     write: tuple[int, bytes] | None = None
     #: (file offset, length) a successful read must return, or None.
@@ -148,6 +157,7 @@ class TargetHarness:
             self.windows[(shelf, slot)] = (offset * SECTOR_SIZE, length * SECTOR_SIZE)
         self.engine = TargetEngine(mac, mtu, self.exports.values())
         self.fast = FastPath(self.engine)
+        WATCH.reset()
         # Room for any frame and the largest reply, as the serving loop's buffers have.
         self.buffer = bytearray(1 << 17)
         self.frames = 0
@@ -186,6 +196,7 @@ class TargetHarness:
         if not verdict.addressed:
             return verdict
         verdict.silent = False
+        verdict.must_answer = _must_answer(frame, verflags, command)
         if verflags >> 4 != 1 or command != Command.ATA or len(frame) < ATA_HLEN:
             return verdict
         if shelf == BROADCAST_SHELF or slot == BROADCAST_SLOT:
@@ -232,9 +243,14 @@ class TargetHarness:
         verdict = self.verdict(frame)
         before = {k: _snapshot(e.state) for k, e in self.exports.items()}
         replies = self.serve(frame)
+        WATCH.check(frame[:40].hex())
         self.replies += len(replies)
         if verdict.silent:
             assert replies == [], f"answered a frame it must ignore: {frame[:40].hex()}"
+        if verdict.must_answer:
+            assert len(replies) == len(verdict.addressed), (
+                f"{len(replies)} answers from {len(verdict.addressed)} exports: {frame[:40].hex()}"
+            )
         wrote = False
         for raw in replies:
             wrote |= self._check_reply(frame, raw, verdict)
@@ -308,3 +324,23 @@ class TargetHarness:
 
 def _snapshot(state: ExportState) -> tuple[bytes, tuple[bytes, ...], tuple[bytes, ...]]:
     return state.config_string, tuple(state.mask_list), tuple(state.reserve_list)
+
+
+#: How long a frame of each command must be before its argument can be read; a shorter one is
+#: dropped (as vblade drops it). Unknown commands are answered with error 1 whatever their length.
+_ARGUMENT_END = {
+    Command.ATA: ATA_HLEN,
+    Command.QUERY_CONFIG: CONFIG_HLEN,
+    Command.MAC_MASK_LIST: MASK_HLEN,
+    Command.RESERVE_RELEASE: RESERVE_HLEN,
+}
+_CONFIG_TESTS = (1, 2)  # ccmd TEST, TEST PREFIX
+
+
+def _must_answer(frame: bytes, verflags: int, command: int) -> bool:
+    """Whether an addressed export must answer this frame (an error answer counts)."""
+    if verflags >> 4 != 1:
+        return True  # unsupported version: error 5
+    if len(frame) < _ARGUMENT_END.get(command, AOE_HLEN):
+        return False
+    return not (command == Command.QUERY_CONFIG and frame[AOE_HLEN + 5] & 0x0F in _CONFIG_TESTS)

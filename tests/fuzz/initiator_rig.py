@@ -1,6 +1,7 @@
 """An initiator engine with one device up against a real target engine, driven by hand so that
-an attacker's frames can be slipped in between the target's answers and their delivery.
-Used by the initiator fuzzers (hypothesis and atheris).
+an attacker's frames can be slipped in between the target's answers and their delivery, and
+neither engine may swallow an exception (swallowed.py). Used by the initiator fuzzers
+(hypothesis and atheris).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pyaoe.initiator import InitiatorConfig, InitiatorEngine, RequestDone, Reque
 from pyaoe.protocol import SECTOR_SIZE
 from pyaoe.storage.memory import MemoryBackend
 from pyaoe.target import Export, ExportConfig, TargetEngine
+
+from .swallowed import WATCH
 
 __all__ = ["Rig", "IMAC", "IMAC_OFFLIST", "TMAC", "ATTACKER", "SHELF", "SLOT", "SECTORS", "Spoofs"]
 
@@ -48,6 +51,7 @@ class Rig:
             InitiatorConfig(iflist=("eth0",), discover_interval=0),
             {"eth0": (IMAC, 1500), "eth1": (IMAC_OFFLIST, 1500)},
         )
+        WATCH.reset()
         rig = cls(target, backend, engine)
         rig.pump(lambda replies: [])
         assert any(d.up for d in engine.devices()), "the device never came up"
@@ -74,6 +78,7 @@ class Rig:
             else:
                 for frame in answers:
                     engine.receive_frame(frame, "eth0", self.now)
+            WATCH.check()  # the target's and the initiator's: neither may hide an exception
             while (event := engine.next_event()) is not None:
                 if isinstance(event, RequestDone | RequestFailed):
                     self.results[event.request_id] = event

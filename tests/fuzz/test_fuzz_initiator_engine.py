@@ -3,7 +3,8 @@ engine, an attacker injects frames: copies of the target's own answers with a wr
 MAC, shelf.slot, destination or R flag, answers arriving on an interface outside the iflist,
 config answers for other addresses, and random bytes.
 
-Pass: nothing raises from receive_frame/receive_frames, no request fails or hangs, every read
+Pass: nothing raises from receive_frame/receive_frames and no exception is caught and logged
+there but a junk frame's FrameError (swallowed.py), no request fails or hangs, every read
 returns the target's bytes, every acknowledged write is in the target's storage, and the device
 table stays bounded. PYAOE_FUZZ_EXAMPLES=N runs a longer campaign.
 """
@@ -23,6 +24,7 @@ from pyaoe.protocol import SECTOR_SIZE
 
 from .initiator_rig import ATTACKER, IMAC, IMAC_OFFLIST, SECTORS, SHELF, SLOT, TMAC, Rig
 from .strategies import examples, header
+from .swallowed import WATCH
 
 FUZZ = settings(
     max_examples=examples(200),
@@ -175,6 +177,7 @@ def test_arbitrary_bytes_on_any_interface_never_raise(frames: list[tuple[str, by
         engine.receive_frame(frame, ifname, rig.now)
         engine.receive_frame(IMAC + TMAC + b"\x88\xa2" + frame, ifname, rig.now)
     engine.receive_frames([f for _, f in frames], "eth0", rig.now)
+    WATCH.check()
     # Still working: the read is resent and answered.
     rig.pump(lambda answers: [])
     done = rig.results[rid]
@@ -190,6 +193,7 @@ def test_config_answers_for_a_flood_of_addresses_stay_bounded() -> None:
     for i in range(20000):
         frame = header(b"\xff" * 6, ATTACKER, 0x18, 0, 100 + i // 200, i % 200, 1, 0) + body
         engine.receive_frame(frame, "eth0", rig.now)
+    WATCH.check()
     while engine.next_event() is not None:
         pass
     assert 20000 < len(engine.devices()) <= MAX_DEVICES
