@@ -242,9 +242,8 @@ def test_sigterm_right_after_start_always_stops_the_target(link, disk):
     for _ in range(12):
         t = start_target(lab, there, ["5", "7", there.ifname, str(disk)], listen=here)
         try:
-            started = time.monotonic()
-            assert t.stop(timeout=5) == 0, t.stderr()
-            assert time.monotonic() - started < 5
+            # stop() fails (with the process's stack, from faulthandler) if SIGTERM is ignored.
+            assert t.stop(timeout=30) == 0, t.stderr()
         finally:
             t.close()
 

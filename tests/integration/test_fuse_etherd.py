@@ -25,8 +25,9 @@ import pytest
 
 from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import RunningDaemon, running_initiator, wait_for
+from support.initiator_daemon import RunningDaemon, running_initiator
 from support.target import VBLADE, Listener, RunningTarget, start_target
+from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -80,8 +81,8 @@ def pyaoe_net(tmp_path: Path) -> Iterator[Net]:
 
 def device_up(daemon: RunningDaemon, name: str = "e1.2", timeout: float = 15.0) -> Path:
     path = daemon.etherd / name
-    wait_for(path.exists, timeout, f"{path}")
-    wait_for(lambda: daemon.attr(name, "state") == "up\n", timeout, f"{name} up")
+    wait_until(path.exists, timeout, f"{path}")
+    wait_until(lambda: daemon.attr(name, "state") == "up\n", timeout, f"{name} up")
     return path
 
 
@@ -268,9 +269,9 @@ def test_discover_finds_a_target_started_after_the_daemon(tmp_path: Path) -> Non
         ):
             # The start-up discovery and its repeats (1 s and 3 s later) are over.
             starts = 1 + len(InitiatorConfig().discover_again)
-            wait_for(lambda: discoveries() >= starts, 10, "the start-up discoveries")
+            wait_until(lambda: discoveries() >= starts, 10, "the start-up discoveries")
             with start_target(lab, there, ["3", "4", there.ifname, str(disk)]) as target:
-                wait_for(lambda: dropped() >= 1, 10, "the announcement")
+                wait_until(lambda: dropped() >= 1, 10, "the announcement")
                 # Nothing makes the daemon look again by itself within a minute.
                 deadline = time.monotonic() + 1.0
                 while time.monotonic() < deadline:
@@ -283,7 +284,7 @@ def test_discover_finds_a_target_started_after_the_daemon(tmp_path: Path) -> Non
                     assert result.returncode == 0, result.stderr
                     return (daemon.etherd / "e3.4").exists()
 
-                wait_for(discovered, 10, "e3.4 after aoe-discover")
+                wait_until(discovered, 10, "e3.4 after aoe-discover")
                 assert os.stat(daemon.etherd / "e3.4").st_size == 8 * MiB
                 assert target.alive()
 
@@ -332,7 +333,7 @@ def test_err_closewait_and_flush_when_the_target_goes_away(net: Net) -> None:
         finally:
             os.close(held)
             os.close(err)
-        wait_for(lambda: daemon.attr("e1.2", "state") == "down\n", 5, "down once closed")
+        wait_until(lambda: daemon.attr("e1.2", "state") == "down\n", 5, "down once closed")
         flush = cli("pyaoe.cli.aoe_flush", "--root", str(daemon.root))
         assert flush.returncode == 0, flush.stderr
         assert not path.exists()
@@ -353,7 +354,7 @@ def test_interfaces_reads_and_sets_the_iflist(pyaoe_net: Net) -> None:
         assert result.returncode == 0, result.stderr
         assert (daemon.etherd / "interfaces").read_text() == net.here.ifname + "\n"
         (daemon.etherd / "discover").write_bytes(b"\n")
-        wait_for(lambda: daemon.attr("e1.2", "netif") == net.here.ifname + "\n", 10, "the netif back")
+        wait_until(lambda: daemon.attr("e1.2", "netif") == net.here.ifname + "\n", 10, "the netif back")
 
 
 def test_fsync_on_the_device_file_sends_a_cache_flush_and_waits_for_it(net: Net) -> None:
@@ -423,7 +424,7 @@ def test_sigint_unmounts_even_with_a_reader_blocked_on_err(pyaoe_net: Net) -> No
         cat = subprocess.Popen(["cat", str(daemon.etherd / "err")], stdout=subprocess.DEVNULL)
         try:
             err = str(daemon.etherd / "err")
-            wait_for(lambda: err in opened_by(cat.pid), 5, "cat to open err")
+            wait_until(lambda: err in opened_by(cat.pid), 5, "cat to open err")
             daemon.proc.send_signal(signal.SIGINT)
             assert daemon.proc.wait(15) == 0
             cat.wait(5)

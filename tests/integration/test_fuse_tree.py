@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,19 +23,12 @@ import pytest
 from pyaoe.initiator import InitiatorConfig
 from support.fake_initiator import FakeInitiator
 from support.fuse_mount import MountedTree, mounted_tree
+from support.wait import wait_until
 
 pytestmark = pytest.mark.netns
 MiB = 1 << 20
 _names = itertools.count()
 AOE_STAT = [sys.executable, "-m", "pyaoe.cli.aoe_stat"]
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture

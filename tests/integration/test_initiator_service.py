@@ -29,6 +29,7 @@ from pyaoe.initiator import DeviceDown, Diagnostic, DiagnosticKind, InitiatorCon
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.service.initiator import AsyncInitiator, InitiatorService
 from support.target import PYAOE_TARGET, RunningTarget, start_target
+from support.wait import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -153,14 +154,6 @@ def initiator(iflist: Sequence[str], **options: Any) -> Iterator[tuple[Initiator
         service.stop()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.02)
-
-
 def random_io(
     service: InitiatorService,
     models: dict[str, bytearray],
@@ -278,14 +271,14 @@ def test_device_goes_down_after_deadsecs_and_comes_back(kind: str, tmp_path: Pat
             with serve(lab, side, kind, [(5, 1, path)], tmp_path):
                 service.wait_for_device("e5.1", 20)
                 assert service.read("e5.1", 1000, 5000).result(10) == model[1000:6000]
-            # The target is gone: the next request waits deadsecs, then fails with EIO.
+            # The target is gone: the next request waits deadsecs, then fails with EIO. (Not
+            # sooner: a lower bound is the behaviour; how much later depends on the machine.)
             started = time.monotonic()
             future = service.read("e5.1", 0, MiB)
             with pytest.raises(OSError) as failure:
-                future.result(timeout=20)
-            waited = time.monotonic() - started
+                future.result(timeout=60)
+            assert time.monotonic() - started >= 3
             assert failure.value.errno == errno.EIO
-            assert 3 <= waited < 10, waited
             assert service.device_info("e5.1").state == "down"
             recorder.wait_for(lambda e: isinstance(e, DeviceDown) and e.device.name == "e5.1", 5)
             (line,) = recorder.diagnostics(DiagnosticKind.DEVICE_DOWN)
@@ -427,9 +420,7 @@ def test_copy_over_a_wire_that_loses_and_duplicates_frames(tmp_path: Path) -> No
             service, recorder = stack.enter_context(initiator([side.here.ifname], deadsecs=30))
             service.wait_for_device("e9.9", 20)
             data = b"".join(rng.randbytes(MiB) for _ in range(size // MiB))
-            started = time.monotonic()
             copy_in_chunks(service, "e9.9", data, 4 * MiB)
-            elapsed = time.monotonic() - started
             assert digest(path.read_bytes()) == digest(data)
             assert service.read("e9.9", size - 5 * MiB - 3, 5 * MiB).result(60) == data[-5 * MiB - 3 : -3]
             counters = service.counters
@@ -439,7 +430,6 @@ def test_copy_over_a_wire_that_loses_and_duplicates_frames(tmp_path: Path) -> No
             assert "retransmit" in retransmits[0] and "e9.9" in retransmits[0]
             # Duplicated answers arrive for frames already done: counted, never harmful.
             assert counters.unexpected_responses > 0
-            assert elapsed < 120
 
 
 # -- interfaces --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 mount, and wait until the tree is mounted; stop it and leave nothing mounted, even on failure.
 
     with running_initiator(lab, here.ifname, "--deadsecs", "3") as daemon:
-        wait_for(lambda: (daemon.etherd / "e1.2").exists())
+        wait_until(lambda: (daemon.etherd / "e1.2").exists())
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyaoe.lab.netns import Lab
+from support.wait import wait_until
 
-__all__ = ["RunningDaemon", "running_initiator", "wait_for", "unique_root", "PYAOE_INITIATOR"]
+__all__ = ["RunningDaemon", "running_initiator", "unique_root", "PYAOE_INITIATOR"]
 
 PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
 _roots = itertools.count()
@@ -33,14 +33,6 @@ def unique_root(prefix: str = "aoe-d") -> Path:
     if "p" in str(root):
         raise ValueError(f"{root} has a letter p in it")
     return root
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -89,7 +81,7 @@ def running_initiator(
         err.close()
     daemon = RunningDaemon(proc, root, Path(err.name))
     try:
-        wait_for(
+        wait_until(
             lambda: proc.poll() is not None or (os.path.ismount(root) and (root / "etherd").is_dir()),
             timeout,
             "the mount",
