@@ -4,7 +4,7 @@ aoe-revalidate, aoe-mkdevs, aoe-mkshelf, aoe-version, aoe-stat) as a user runs t
 Against the kernel's paths, faked in a mount namespace (/sys, /dev/etherd with control files that
 are character devices recording each write): ours and Debian's shell versions must print the same,
 write the same bytes and exit alike. Against pyaoe's tree (--root, PYAOE_ROOT): the bytes written,
-the lines printed and the exit codes the contract (notes/initiator-tree.md) asks for.
+the lines printed and the exit codes that tree (pyaoe.fuse.tree) asks for.
 """
 
 from __future__ import annotations

@@ -102,8 +102,8 @@ def write_pyaoe_tree(
     parameters: Mapping[str, str] | None = None,
     version: str | None = "0.1.0",
 ) -> None:
-    """pyaoe's tree (notes/initiator-tree.md): ROOT/sys as write_sysfs, ROOT/etherd with empty
-    regular control files and one regular file per device."""
+    """pyaoe's tree (as pyaoe.fuse.tree builds it): ROOT/sys as write_sysfs, ROOT/etherd with
+    empty regular control files and one regular file per device."""
     if parameters is None:
         parameters = {"aoe_iflist": "\n", "aoe_deadsecs": "180\n", "aoe_maxout": "64\n", "aoe_dyndevs": "1\n"}
     write_sysfs(root / "sys", devices, parameters, version)

@@ -1,7 +1,7 @@
 """pyaoe.cli.tree: which initiator tree the aoetools work through (the kernel driver's /sys and
 /dev/etherd, or pyaoe's FUSE tree), chosen from --root, PYAOE_ROOT, sysfs_dir or the default.
 
-The layout of pyaoe's tree is the contract in notes/initiator-tree.md: ROOT/etherd and ROOT/sys.
+pyaoe's tree is ROOT/etherd and ROOT/sys, as pyaoe.fuse.tree builds it and the README describes.
 """
 
 from __future__ import annotations
