@@ -156,37 +156,6 @@ class Port:
             if len(lengths) < len(buffers):
                 return lost
 
-    def send(self, frames: list[bytes]) -> int:
-        """Send frames in order; returns how many were lost (full queue, interface gone).
-
-        One frame goes out with send(); more are copied into the batch buffers for sendmmsg.
-        """
-        if len(frames) == 1:
-            try:
-                self._send(frames[0])
-            except OSError as exc:
-                return self._lost(exc, 1)
-            return 0
-        lost = 0
-        batch = self._send_batch
-        buffers = batch.buffers
-        size = batch.size
-        count = batch.count
-        for start in range(0, len(frames), count):
-            lengths: list[int] = []
-            for frame in frames[start : start + count]:
-                n = len(frame)
-                if n > size:  # larger than the MTU allows: the kernel would refuse it too
-                    lost += 1
-                    continue
-                buffers[len(lengths)][:n] = frame
-                lengths.append(n)
-            try:
-                lost += len(lengths) - batch.send_first(lengths)
-            except OSError as exc:
-                lost += self._lost(exc, len(lengths))
-        return lost
-
     def holds(self, mtu: int) -> bool:
         """Whether the receive buffers take frames of this MTU."""
         return mtu + _HEADROOM <= self.batch.size
