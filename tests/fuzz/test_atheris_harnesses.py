@@ -17,6 +17,7 @@ from .strategies import examples
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.timeout(600)  # above the campaign's own 300 s limit
 @pytest.mark.parametrize("harness", ["atheris_target.py", "atheris_initiator.py"])
 def test_a_short_campaign_finds_nothing(harness: str, tmp_path: Path) -> None:
     runs = examples(3000)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.netns, pytest.mark.interop]
+# The demo may take its own 300 s limit; the test's is above it.
+pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.timeout(600)]
 
 
 def test_demo_runs_every_step_and_cleans_up() -> None:

@@ -17,7 +17,14 @@ import pytest
 from pyaoe.lab.netns import Lab, Link
 from support.qemu import GuestImage, GuestResult, boot_guest, guest_script
 
-pytestmark = [pytest.mark.interop, pytest.mark.qemu, pytest.mark.netns, pytest.mark.slow]
+# Each test boots a guest under TCG (and the first builds its image): longer than the default.
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.qemu,
+    pytest.mark.netns,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+]
 
 # Each is started with vblade's own command line: [-r] shelf slot netif file.
 TARGETS = {

@@ -7,7 +7,8 @@ import pytest
 from pyaoe.lab.netns import Lab
 from support.qemu import GuestImage, boot_guest
 
-pytestmark = [pytest.mark.interop, pytest.mark.qemu, pytest.mark.netns]
+# Boots guests under TCG (the first builds the image): longer than the default timeout.
+pytestmark = [pytest.mark.interop, pytest.mark.qemu, pytest.mark.netns, pytest.mark.timeout(900)]
 
 
 def test_script_status_marks_env_files_and_mtu_come_back(lab: Lab, guest_image: GuestImage) -> None:

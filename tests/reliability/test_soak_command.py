@@ -18,6 +18,7 @@ def soak(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.netns
+@pytest.mark.timeout(600)  # above the run's own 300 s limit
 def test_short_run_prints_the_figures_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     done = soak("--short", "--only", "two", "--json", str(out), "--workdir", str(tmp_path))
