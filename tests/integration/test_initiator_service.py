@@ -595,6 +595,28 @@ def test_an_engine_failure_stops_the_service_and_fails_what_waits(one_vblade: tu
             service.read("e6.6", 0, 1).result(5)
 
 
+def test_a_listener_that_raises_is_counted_and_logged_and_the_io_goes_on(
+    one_vblade: tuple[Lab, Side, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    _lab, side, path = one_vblade
+
+    def broken(event: InitiatorEvent) -> None:
+        raise ValueError(f"listener bug on {type(event).__name__}")
+
+    service = InitiatorService(InitiatorConfig(iflist=(side.here.ifname,)))
+    service.add_listener(broken)  # before start: it hears the discovery's events
+    service.start()
+    try:
+        service.wait_for_device("e6.6", 20)
+        assert service.read("e6.6", 0, 4096).result(10) == path.read_bytes()[:4096]
+        assert service.running and service.listener_errors >= 1
+    finally:
+        service.stop()
+    failures = [r for r in caplog.records if r.getMessage().startswith("an initiator listener failed")]
+    assert len(failures) == service.listener_errors
+    assert failures[0].exc_info is not None and "listener bug" in str(failures[0].exc_info[1])
+
+
 def test_async_initiator_runs_reads_and_writes_concurrently(one_vblade: tuple[Lab, Side, Path]) -> None:
     _lab, side, path = one_vblade
     rng = random.Random("async")

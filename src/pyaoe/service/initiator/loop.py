@@ -77,6 +77,8 @@ class IoLoop:
         self.closed = False
         #: Frames the kernel refused to queue (full socket buffer, interface gone); the engine resends them.
         self.send_losses = 0
+        #: Exceptions listeners raised (each logged with its traceback; the loop goes on).
+        self.listener_errors = 0
         self._rescan_interval = rescan_interval
         self._next_rescan = 0.0
         self._poller = select.poll()
@@ -238,6 +240,8 @@ class IoLoop:
             try:
                 listener(event)
             except Exception:
+                # A listener's bug must not stop the initiator, nor pass unseen: logged, counted.
+                self.listener_errors += 1
                 log.exception("an initiator listener failed on %r", event)
 
     # -- interfaces --------------------------------------------------------------------------

@@ -49,6 +49,11 @@ class InitiatorService:
         """Frames the kernel refused to queue (full socket buffer, interface gone); resent."""
         return self._io.send_losses
 
+    @property
+    def listener_errors(self) -> int:
+        """Exceptions raised by listeners (add_listener): each is logged and the I/O goes on."""
+        return self._io.listener_errors
+
     # -- life --------------------------------------------------------------------------------
     def start(self) -> None:
         """Open packet sockets on the allowed interfaces and start the I/O thread (which sends
