@@ -56,6 +56,27 @@ def test_the_block_client_fills_in_its_device() -> None:
     assert parameters(BlockClient.submit_read) == ["self", "offset", "length"]
 
 
+def test_help_shows_what_each_face_returns() -> None:
+    returns = {
+        face: inspect.signature(method).return_annotation
+        for face, method in [
+            ("Initiator", Initiator.read),
+            ("AsyncInitiator", AsyncInitiator.read),
+            ("BlockClient", BlockClient.read),
+            ("BlockClient submit", BlockClient.submit_read),
+        ]
+    }
+    assert returns == {
+        "Initiator": "bytes",
+        "AsyncInitiator": "bytes",
+        "BlockClient": "bytes",
+        "BlockClient submit": "Future[bytes]",
+    }
+    assert inspect.iscoroutinefunction(AsyncInitiator.read)
+    assert inspect.iscoroutinefunction(AsyncInitiator.devices)
+    assert not inspect.iscoroutinefunction(AsyncInitiator.discover)
+
+
 def over(face: type, fake: FakeInitiator) -> Initiator | AsyncInitiator:
     made = object.__new__(face)
     made.service = fake

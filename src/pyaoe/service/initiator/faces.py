@@ -41,13 +41,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 # -- the wrapper -----------------------------------------------------------------------------------
-def _like(method: F, op: Callable[..., Any], drop: int = 1) -> F:
-    """``method`` named and documented as ``op``, its signature without op's first ``drop``
-    parameters after self (what help() and inspect show)."""
+def _like(method: F, op: Callable[..., Any], drop: int = 0, *, result: bool = False) -> F:
+    """``method`` named and documented as ``op``, with op's signature (what help() and inspect
+    show) less its first ``drop`` parameters after self, returning the future's result type
+    when ``result``."""
     method.__name__ = method.__qualname__ = op.__name__
     method.__doc__ = op.__doc__
-    params = list(inspect.signature(op).parameters.values())
-    method.__signature__ = inspect.Signature([params[0], *params[1 + drop :]])  # type: ignore[attr-defined]
+    signature = inspect.signature(op)
+    params = list(signature.parameters.values())
+    returns = signature.return_annotation
+    if result and isinstance(returns, str) and returns.startswith("Future[") and returns.endswith("]"):
+        returns = returns[len("Future[") : -1]
+    method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [params[0], *params[1 + drop :]], return_annotation=returns
+    )
     return method
 
 
@@ -59,7 +66,7 @@ def waits(op: Callable[Concatenate[InitiatorLike, P], Future[R]]) -> Callable[Co
         future: Future[R] = getattr(face.service, name)(*args, **kwargs)
         return future.result()
 
-    return _like(method, op, 0)
+    return _like(method, op, result=True)
 
 
 def awaits(
@@ -72,7 +79,7 @@ def awaits(
         future: Future[R] = getattr(face.service, name)(*args, **kwargs)
         return await asyncio.wrap_future(future)
 
-    return _like(method, op, 0)
+    return _like(method, op, result=True)
 
 
 def in_thread(
@@ -85,7 +92,7 @@ def in_thread(
         call: Callable[[], R] = lambda: getattr(face.service, name)(*args, **kwargs)  # noqa: E731
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
-    return _like(method, op, 0)
+    return _like(method, op)
 
 
 def direct(op: Callable[Concatenate[InitiatorLike, P], R]) -> Callable[Concatenate[Any, P], R]:
@@ -96,7 +103,7 @@ def direct(op: Callable[Concatenate[InitiatorLike, P], R]) -> Callable[Concatena
         result: R = getattr(face.service, name)(*args, **kwargs)
         return result
 
-    return _like(method, op, 0)
+    return _like(method, op)
 
 
 def on_device(
@@ -109,7 +116,7 @@ def on_device(
         future: Future[R] = getattr(face.service, name)(face.name, *args, **kwargs)
         return future.result()
 
-    return _like(method, op, 1)
+    return _like(method, op, 1, result=True)
 
 
 def submit_on_device(
