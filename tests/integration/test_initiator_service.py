@@ -505,7 +505,11 @@ def test_mtu_changes_follow_the_interface(tmp_path: Path) -> None:
                 model[100 : 100 + len(data)] = data
                 service.write("e4.2", 100, data).result(20)
                 assert service.read("e4.2", 0, len(model)).result(20) == model
-            assert service.counters.retransmits == 0
+            # No frame was lost to an MTU change (one built for the old MTU and refused): a
+            # retransmit is allowed only when the original was answered too, i.e. when a busy
+            # machine made the timer fire early (the late answer counts as unexpected).
+            counters = service.counters
+            assert counters.retransmits <= counters.unexpected_responses, counters
 
 
 # -- the API's edges ---------------------------------------------------------------------------
