@@ -281,3 +281,20 @@ def test_aoe_sancheck_report_matches_debian(tmp_path):
         seen = {i1.ifname: f"e1.2 {t1.mac.hex()} 2", i2.ifname: f"e3.4 {t2.mac.hex()} 2"}
         assert ours.out.endswith("".join(f"{name}:\n{seen[name]}\n\n" for name in sorted(seen)))
         assert ours.seconds < debian.seconds
+
+
+@pytest.mark.parametrize("args", [["x"], ["-v", "x"], ["-x"]])
+def test_aoe_sancheck_ignores_other_arguments_as_debians_does(tmp_path, args):
+    """aoetools lists what each interface saw only when its one argument is -v, and ignores
+    anything else; ours too (its -t, pyaoe's own, is given first)."""
+    with Lab() as lab:
+        ns_t, ns_i = lab.netns("sctgt"), lab.netns("scini")
+        t1, i1 = lab.veth(ns_t, ns_i)
+        start_vblade(lab, t1, 1, 2, tmp_path / "a")
+        wait_for_target(San(lab, ns_i, i1.ifname, ""), 1, 2)
+        san = San(lab, ns_i, "", "")
+        ours = san.ours("aoe-sancheck", "-t", "1", *args)
+        debian = san.debian("aoe-sancheck", *args)
+        assert (ours.rc, ours.out, ours.err) == (debian.rc, debian.out, debian.err) == (0, ours.out, "")
+        assert f"\ne1.2\t   1\t1024\t{i1.ifname}\n" in ours.out
+        assert f"{i1.ifname}:\n" not in ours.out  # no per-interface list
