@@ -124,3 +124,29 @@ def test_a_number_with_a_leading_zero_is_refused(link, disk, option: str, debian
     assert refused(lab, there, VBLADE, *args) == (
         f"vblade: {what} '010' has a leading zero (octal or decimal?): write it without one\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "debian_serves", "line"),
+    [
+        (["abc", "2"], "e0.2", "shelf must be a number, not 'abc'"),
+        (["1x", "2"], "e1.2", "shelf must be a number, not '1x'"),
+        (["70000", "2"], "e70000.2", "shelf 70000 is out of range (0-65534)"),
+        (["65535", "2"], "e65535.2", "shelf 65535 is out of range (0-65534)"),
+        (["1", "255"], "e1.255", "slot 255 is out of range (0-254)"),
+        (["1", "300"], "e1.300", "slot 300 is out of range (0-254)"),
+        (["-b", "16x", "1", "2"], "e1.2", "buffer count (-b) must be a number, not '16x'"),
+        (["-b", "100000", "1", "2"], "e1.2", "buffer count (-b) 100000 is out of range (1-65535)"),
+        (["-o", "12abc", "1", "2"], "e1.2, 2036 sectors", "offset (-o) must be a number, not '12abc'"),
+        (["-l", "5x", "1", "2"], "e1.2, 5 sectors", "length (-l) must be a number, not '5x'"),
+    ],
+)
+def test_what_vblade_misreads_is_refused(link, disk, args: list[str], debian_serves: str, line: str) -> None:
+    """vblade 25 reads these with atoi or strtoll, which stop at the first character they cannot
+    use and wrap what does not fit; it serves on. pyaoe refuses each with one line."""
+    lab, _here, there = link
+    argv = [*args, there.ifname, str(disk)]
+    # Not waiting for its announcement: what it sends on the wire is the wrapped address.
+    with start_target(lab, there, argv, command=DEBIAN_VBLADE) as theirs:
+        assert f": {debian_serves}" in theirs.lines[0]
+    assert refused(lab, there, VBLADE, *argv) == f"vblade: {line}\n"
