@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ MASKS = 32  # a mask list's room: vblade 25's Nmasks, and what the AoE mask comm
 def others(n: int) -> list[str]:
     """``n`` made-up initiator MACs (locally administered, none on the test link)."""
     return [f"02:00:00:aa:{i // 256:02x}:{i % 256:02x}" for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def link() -> Iterator[tuple[Lab, Link, Link]]:
-    with Lab() as lab:
-        ns = lab.netns("masks")
-        here, there = lab.veth(None, ns)
-        yield lab, here, there
 
 
 @pytest.fixture(scope="module")
