@@ -10,51 +10,72 @@ import codecs
 import errno
 import locale
 import os
+import string
+import unicodedata
 from pathlib import Path
 
 from pyaoe.cli.control import AoetoolsError
 
 __all__ = ["make_directories", "make_node", "quote_name"]
 
-# What a shell would read as something else than a plain word; "#" and "~" only at the start.
-_SHELL_SPECIAL = frozenset(" !\"$&'()*:;<=>?[\\]^`|")
+# What makes coreutils quote a name: the shell's special characters, ":" (added for file names),
+# and "#" or "~" at the start. Unprintable characters are written $'\ooo'.
+_SHELL_SPECIAL = frozenset(" !\"$&'()*:;<=>?[\\^`|")
 _SPECIAL_AT_START = frozenset("#~")
-# Characters that keep their meaning inside double quotes.
-_DOUBLE_QUOTE_SPECIAL = frozenset('"$\\`!')
+# What may stand between double quotes as it is, when a name holds a single quote.
+_DOUBLE_QUOTE_SAFE = frozenset(string.ascii_letters + string.digits + "%+,-./:@]_ '")
+# What the C library's iswprint calls unprintable (format and private-use characters print).
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cn", "Cs", "Zl", "Zp"})
 _C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r"}
 
 
-def _is_control(ch: str) -> bool:
-    return ord(ch) < 0x20 or ord(ch) == 0x7F
+def _unprintable(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNPRINTABLE_CATEGORIES
 
 
-def _control_escape(run: str) -> str:
-    return "$'" + "".join("\\" + _C_ESCAPES.get(ord(c), f"{ord(c):03o}") for c in run) + "'"
+def _escaped(run: str) -> str:
+    """Unprintable characters as $'...': C escapes where there are, else each byte in octal."""
+    out = []
+    for ch in run:
+        if ord(ch) in _C_ESCAPES:
+            out.append("\\" + _C_ESCAPES[ord(ch)])
+        else:
+            out.extend(f"\\{byte:03o}" for byte in ch.encode("utf-8", "surrogateescape"))
+    return "$'" + "".join(out) + "'"
+
+
+def _double_quote_safe(ch: str, first: bool) -> bool:
+    if ch in _DOUBLE_QUOTE_SAFE or (first and ch in _SPECIAL_AT_START):
+        return True
+    return ord(ch) > 0x7F and not _unprintable(ch)
 
 
 def quote_name(name: str, always: bool = False) -> str:
-    """``name`` as coreutils quote a file name in a message: as is when the shell reads it as
-    one plain word (unless ``always``), else in single quotes, double quotes when it holds a
-    single quote and nothing double quotes would change, and $'\\t' for control characters."""
+    """``name`` as coreutils quote a file name in a message: as it is when the shell reads it as
+    one plain word (unless ``always``), else in single quotes with '\\'' for a single quote and
+    $'\\t' for what cannot be printed, or in double quotes when it holds a single quote and
+    nothing else that double quotes would not keep."""
     needs = always or not name or name[0] in _SPECIAL_AT_START
-    needs = needs or any(c in _SHELL_SPECIAL or _is_control(c) for c in name)
+    needs = needs or any(c in _SHELL_SPECIAL or _unprintable(c) for c in name)
     if not needs:
         return name
-    controls = any(_is_control(c) for c in name)
-    if "'" in name and not controls and not _DOUBLE_QUOTE_SPECIAL.intersection(name):
+    if "'" in name and all(_double_quote_safe(c, i == 0) for i, c in enumerate(name)):
         return f'"{name}"'
     out = ["'"]
     run = ""
     for c in name:
-        if _is_control(c):
+        if _unprintable(c):
             run += c
             continue
-        if run:
-            out.append("'" + _control_escape(run) + "'")
-            run = ""
-        out.append("'\\''" if c == "'" else c)
+        if run and c == "'":
+            out.append("'" + _escaped(run) + "\\''")  # the $'...' is closed; no empty '' between
+        elif run:
+            out.append("'" + _escaped(run) + "'" + c)
+        else:
+            out.append("'\\''" if c == "'" else c)
+        run = ""
     if run:
-        out.append("'" + _control_escape(run) + "'")
+        out.append("'" + _escaped(run) + "'")
     out.append("'")
     return "".join(out)
 
