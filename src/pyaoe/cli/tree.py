@@ -144,7 +144,8 @@ def add_tree_option(parser: argparse.ArgumentParser) -> None:
         help=(
             f"work through pyaoe's initiator tree mounted at DIR (default: ${ROOT_ENV}; else "
             f"${SYSFS_DIR_ENV} as the kernel's sysfs; else the kernel driver's {KERNEL_SYSFS_DIR} and "
-            f"{KERNEL_ETHERD_DIR} when its module is loaded; else {DEFAULT_PYAOE_ROOT})"
+            f"{KERNEL_ETHERD_DIR} when its module is loaded; else {DEFAULT_PYAOE_ROOT}). pyaoe's own, "
+            "as -h is: read before the other arguments only"
         ),
     )
 
