@@ -120,3 +120,23 @@ def test_without_an_initiator_each_command_says_what_is_missing(tmp_path: Path) 
         out = tool(name, "--root", str(root), *args)
         separator = " Error: " if name == "aoe-stat" else ": "
         assert (out.returncode, out.stdout, out.stderr) == (1, "", f"{name}{separator}{hint}\n")
+
+
+def test_a_tree_whose_daemon_died_is_named_so() -> None:
+    """The initiator killed (SIGKILL: no unmount): its mount point answers ENOTCONN."""
+    with Lab() as lab:
+        here, _there = lab.veth(None, lab.netns("dead"))
+        with running_initiator(lab, here.ifname) as daemon:
+            daemon.proc.kill()
+            daemon.proc.wait(10)
+            root = daemon.root
+            out = tool("aoe-stat", "--root", str(root))
+            assert (out.returncode, out.stdout, out.stderr) == (
+                1,
+                "",
+                f"aoe-stat Error: pyaoe's initiator tree at {root} does not answer: its daemon is gone "
+                f"(umount {root}, then start `pyaoe initiator` again)\n",
+            )
+            assert tool("aoe-discover", "--root", str(root)).stderr.startswith(
+                f"aoe-discover: pyaoe's initiator tree at {root} does not answer"
+            )

@@ -117,12 +117,14 @@ def collect_rows(tree: AoeTree) -> tuple[list[StatRow], list[str]]:
 
     Raises AoetoolsError when the tree has no block directory.
     """
-    if not tree.block_dir.is_dir():
-        # aoetools' words for the kernel's tree; for pyaoe's, what is missing and how to start it.
-        missing = tree.missing_initiator()
-        if missing is None and tree.kind == "pyaoe":
+    # For pyaoe's tree, what is missing and how to start it; for the kernel's, aoetools' words.
+    missing = tree.missing_initiator()
+    if missing is None and not os.path.isdir(tree.block_dir):
+        missing = "sysfs is not mounted"
+        if tree.kind == "pyaoe":
             missing = f"{tree.block_dir} is missing: {tree.root} is not a pyaoe initiator tree"
-        raise AoetoolsError(f"{PROG} Error: {missing or 'sysfs is not mounted'}")
+    if missing:
+        raise AoetoolsError(f"{PROG} Error: {missing}")
     rows: list[StatRow] = []
     warnings: list[str] = []
     for entry in _device_dirs(tree):

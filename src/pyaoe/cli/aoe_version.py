@@ -69,7 +69,7 @@ def installed_kernel_driver() -> str | None:
 def running_kernel_driver(sysfs_dir: Path) -> str | None:
     """The loaded aoe module's version: None when it is not loaded, UNKNOWN when it has none."""
     module = sysfs_dir / "module" / "aoe"
-    if not module.is_dir():
+    if not os.path.isdir(module):
         return None
     direct = read_attribute(module / "version")
     if direct is not None:

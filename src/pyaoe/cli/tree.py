@@ -7,6 +7,7 @@ The layout of pyaoe's tree is the contract in notes/initiator-tree.md: ROOT/ethe
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 from collections.abc import Mapping
@@ -98,7 +99,18 @@ class AoeTree:
     def missing_initiator(self) -> str | None:
         """What to tell the user when no initiator is behind this tree (pyaoe's is not mounted
         there), or None. The kernel's tree gets aoetools' own words instead."""
-        if self.kind != "pyaoe" or self.block_dir.is_dir() or self.etherd_dir.is_dir():
+        if self.kind != "pyaoe" or self.root is None:
+            return None
+        try:
+            # statfs always reaches a FUSE daemon; stat of the mount point may be answered from cache.
+            os.statvfs(self.root)
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                return (
+                    f"pyaoe's initiator tree at {self.root} does not answer: its daemon is gone "
+                    f"(umount {self.root}, then start `pyaoe initiator` again)"
+                )
+        if os.path.isdir(self.block_dir) or os.path.isdir(self.etherd_dir):
             return None
         if self.fallback:
             return (
