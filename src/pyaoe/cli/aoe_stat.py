@@ -195,6 +195,8 @@ def _body(argv: Sequence[str]) -> int:
         pattern = compile_bre(pattern_text)
     except BreError as exc:
         raise AoetoolsError(*(f"grep: {message}" for message in exc.messages), code=2) from None
+    except OSError as exc:  # a C library without GNU regex
+        raise AoetoolsError(f"{PROG}: {exc}", code=2) from None
     tree = select_tree(args.root)
     rows, warnings = collect_rows(tree)
     for warning in warnings:

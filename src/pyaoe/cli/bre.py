@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 __all__ = ["Bre", "BreError", "compile_bre"]
@@ -66,14 +67,9 @@ class _Libc:
         self.free.restype = None
 
 
-_libc: _Libc | None = None
-
-
+@functools.cache
 def _get_libc() -> _Libc:
-    global _libc
-    if _libc is None:
-        _libc = _Libc()
-    return _libc
+    return _Libc()
 
 
 class Bre:
