@@ -10,12 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pyaoe.lab.netns import Lab, Link
 from support.target import PYAOE_TARGET, STARTUP_LINE, VBLADE, VBLADED, start_target
 
 MIB = 1 << 20
@@ -173,14 +171,6 @@ def test_vblade_usage_is_vblade_25s():
 
 
 # -- a running target ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def link() -> Iterator[tuple[Lab, Link, Link]]:
-    with Lab() as lab:
-        ns = lab.netns("vbcli")
-        here, there = lab.veth(None, ns)
-        yield lab, here, there
-
-
 @pytest.mark.netns
 @pytest.mark.parametrize(
     ("options", "sectors", "mode"),

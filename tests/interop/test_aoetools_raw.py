@@ -282,3 +282,55 @@ def test_aoe_sancheck_report_matches_debian(tmp_path):
         assert f"   {i2.ifname}: MTU (1500) not set optimally for device's capable payload\n" in ours.out
         seen = {i1.ifname: f"e1.2 {t1.mac.hex()} 2", i2.ifname: f"e3.4 {t2.mac.hex()} 2"}
         assert ours.out.endswith("".join(f"{name}:\n{seen[name]}\n\n" for name in sorted(seen)))
+
+
+@pytest.mark.parametrize("args", [["x"], ["-v", "x"], ["-x"]])
+def test_aoe_sancheck_ignores_other_arguments_as_debians_does(tmp_path, args):
+    """aoetools lists what each interface saw only when its one argument is -v, and ignores
+    anything else; ours too (its -t, pyaoe's own, is given first)."""
+    with Lab() as lab:
+        ns_t, ns_i = lab.netns("sctgt"), lab.netns("scini")
+        t1, i1 = lab.veth(ns_t, ns_i)
+        start_vblade(lab, t1, 1, 2, tmp_path / "a")
+        wait_for_target(San(lab, ns_i, i1.ifname, ""), 1, 2)
+        san = San(lab, ns_i, "", "")
+        ours = san.ours("aoe-sancheck", "-t", "1", *args)
+        debian = san.debian("aoe-sancheck", *args)
+        assert (ours.rc, ours.out, ours.err) == (debian.rc, debian.out, debian.err) == (0, ours.out, "")
+        assert f"\ne1.2\t   1\t1024\t{i1.ifname}\n" in ours.out
+        assert f"{i1.ifname}:\n" not in ours.out  # no per-interface list
+
+
+# What the README lists as different, from both sides
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "debian_rc", "line"),
+    [
+        # atoi: "x" is shelf 0, so Debian's pings e0.2, which nobody serves, until -s runs out.
+        ("aoeping", ["-s", "1", "x", "2"], SIGALRM_DEATH, "aoeping: shelf must be a decimal number, not 'x'"),
+        # atoi: "2x" is 2 seconds.
+        ("aoeping", ["-s", "2x", "1", "2"], 0, "aoeping: timeout seconds must be a decimal number, not '2x'"),
+        # strtoul: "1x" is shelf 1.
+        ("aoecfg", ["-t", "2", "1x", "2"], 0, "aoecfg: shelf must be a number, not '1x'"),
+        # A usage mistake: getopt's complaint and the usage summary.
+        ("aoeping", ["-x", "1", "2"], 1, "aoeping: unrecognized arguments: -x (try --help)"),
+        ("aoecfg", ["-x"], 1, "aoecfg: unrecognized arguments: -x (try --help)"),
+    ],
+)
+def test_what_aoetools_misread_is_one_line(san, tool, args, debian_rc, line):
+    ours, debian = san.ours(tool, *args, san.netif), san.debian(tool, *args, san.netif)
+    assert debian.rc == debian_rc
+    assert (ours.rc, ours.out, ours.err) == (1, "", line + "\n")
+    if debian_rc == 1:
+        assert "usage" in debian.err
+
+
+@pytest.mark.parametrize("tool", ["aoeping", "aoecfg"])
+def test_h_prints_the_help(san, tool):
+    ours, debian = san.ours(tool, "-h"), san.debian(tool, "-h")
+    assert (ours.rc, ours.err) == (0, "")
+    assert ours.out.startswith(f"usage: {tool} ")
+    # aoeping: its summary on stderr, exit 0; aoecfg: "invalid option" and its usage, exit 1.
+    assert (debian.rc, debian.out) == ((0, "") if tool == "aoeping" else (1, ""))
+    assert "usage:" in debian.err

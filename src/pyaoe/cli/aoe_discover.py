@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, tool_arguments, write_control
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["PROG", "main"]
@@ -20,17 +20,19 @@ PROG = "aoe-discover"
 _DESCRIPTION = """\
 Tell the AoE initiator to discover devices: it broadcasts a Query Config on every network
 interface its interface list allows. Writes a newline to the discover file of the kernel
-driver's /dev/etherd or of pyaoe's tree (see --root). Exit 0 on success, 1 on failure."""
+driver's /dev/etherd or of pyaoe's tree (see --root). Arguments are ignored, as aoetools
+ignores them. Exit 0 on success, 1 on failure."""
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
     add_tree_option(parser)
+    parser.add_argument("ignored", nargs="*", metavar="arg", help="ignored")
     return parser
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args, _ignored = tool_arguments(build_parser(), argv)
     path = check_control(select_tree(args.root), "discover", PROG)
     try:
         write_control(path, b"\n")

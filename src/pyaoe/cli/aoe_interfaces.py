@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, tool_arguments, write_control
 from pyaoe.cli.tree import AoeTree, add_tree_option, select_tree
 from pyaoe.net.interfaces import NoSuchInterfaceError, interface_info
 
@@ -50,6 +50,10 @@ def _show(tree: AoeTree) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return 0
+    missing = tree.missing_initiator()
+    if missing:
+        raise AoetoolsError(f"{PROG}: {missing}")
+    # aoetools exits 1 without a word here.
     raise AoetoolsError(f"{PROG}: cannot read the interface list: {sources[0]} is not readable")
 
 
@@ -59,22 +63,22 @@ def build_parser() -> OneLineParser:
     )
     add_tree_option(parser)
     parser.add_argument(
-        "-c", dest="clear", action="store_true", help="clear the list: every interface allowed"
+        "netif", nargs="*", metavar="-c | netif", help="-c: clear the list (all interfaces allowed); or these"
     )
-    parser.add_argument("netif", nargs="*", help="network interfaces AoE may use")
     return parser
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args, rest = tool_arguments(build_parser(), argv)
     tree = select_tree(args.root)
-    # aoetools joins its arguments with spaces ("$*") and splits them again for the check.
-    netifs = " ".join(args.netif)
-    if args.clear:
-        if args.netif:
-            raise AoetoolsError(f"{PROG} Error: -c flag takes no arguments")
-    elif not netifs:
+    if not " ".join(rest):  # aoetools: test -z "$*"
         return _show(tree)
+    if rest[0] == "-c":
+        rest = rest[1:]
+        if rest:
+            raise AoetoolsError(f"{PROG} Error: -c flag takes no arguments")
+    # aoetools joins its arguments with spaces ("$*") and splits them again for the check.
+    netifs = " ".join(rest)
     bad = [
         f'{PROG} Error: "{n}" is not a network interface'
         for n in netifs.split()

@@ -6,15 +6,21 @@ Refuses, as aoetools does, when the driver uses dynamic minors (aoe_dyndevs=1) o
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from pyaoe.cli.aoe_mkshelf import DEFAULT_PARTITIONS, env_count, make_node, make_shelf, refuse_unless_static
+from pyaoe.cli.aoe_mkshelf import (
+    AOE_MAJOR,
+    DEFAULT_PARTITIONS,
+    check_directory,
+    env_count,
+    make_shelf,
+    refuse_unless_static,
+)
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, run_tool
+from pyaoe.cli.control import AoetoolsError, run_tool, tool_arguments
+from pyaoe.cli.coreutils import make_directories, make_node
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["CONTROL_NODES", "PROG", "main"]
@@ -46,21 +52,18 @@ def build_parser() -> OneLineParser:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    if len(args.args) != 1:
+    args, rest = tool_arguments(build_parser(), argv)
+    if len(rest) != 1:
         raise AoetoolsError(f"Usage: {PROG} {{dir}}", f"       n_partitions=16 {PROG} {{dir}}")
+    refuse_unless_static(select_tree(args.root), PROG)
     shelves = env_count("n_shelves", DEFAULT_SHELVES, PROG)
     partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
-    refuse_unless_static(select_tree(args.root), PROG)
-    directory = Path(args.args[0])
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        raise AoetoolsError(f"{PROG}: cannot make {directory}: {exc.strerror}") from None
+    directory = check_directory(rest[0], PROG)
+    make_directories(rest[0])
     for name, minor, mode in CONTROL_NODES:
-        make_node(directory / name, stat.S_IFCHR, mode, minor, PROG)
+        make_node(directory / name, stat.S_IFCHR, mode, AOE_MAJOR, minor)
     for shelf in range(shelves):
-        make_shelf(directory, shelf, partitions, PROG)
+        make_shelf(directory, shelf, partitions)
     return 0
 
 

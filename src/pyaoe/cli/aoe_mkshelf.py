@@ -6,7 +6,6 @@ Refuses, as aoetools does, when the driver uses dynamic minors (aoe_dyndevs=1) o
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
@@ -14,16 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, run_tool
+from pyaoe.cli.control import AoetoolsError, run_tool, tool_arguments
+from pyaoe.cli.coreutils import make_node
 from pyaoe.cli.tree import AoeTree, add_tree_option, read_attribute, select_tree
 
 __all__ = [
     "AOE_MAJOR",
     "PROG",
     "SLOTS_PER_SHELF",
+    "check_directory",
     "env_count",
     "main",
-    "make_node",
     "make_shelf",
     "refuse_unless_static",
     "udev_detected",
@@ -33,6 +33,8 @@ PROG = "aoe-mkshelf"
 AOE_MAJOR = 152
 SLOTS_PER_SHELF = 16
 DEFAULT_PARTITIONS = 16
+#: The highest AoE shelf address (0xffff is the broadcast one).
+MAX_SHELF = 0xFFFE
 _BLOCK_MODE = 0o660
 
 _DESCRIPTION = """\
@@ -89,26 +91,21 @@ def env_count(name: str, default: int, prog: str, environ: Mapping[str, str] | N
     return int(text)
 
 
-def make_node(path: Path, kind: int, mode: int, minor: int, prog: str) -> None:
-    """Replace ``path`` with a device node (as `rm -f` then `mknod -m MODE`)."""
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        os.mknod(path, kind | mode, os.makedev(AOE_MAJOR, minor))
-        os.chmod(path, mode)  # mknod's mode passes through the umask; -m does not
-    except (OSError, ValueError, OverflowError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise AoetoolsError(f"{prog}: cannot make {path}: {reason}") from None
+def check_directory(directory: str, prog: str) -> Path:
+    """The directory argument; an empty one is refused (aoetools' "$dir/e1.0" is then /e1.0)."""
+    if not directory:
+        raise AoetoolsError(f"{prog}: the directory name is empty")
+    return Path(directory)
 
 
-def make_shelf(directory: Path, shelf: int, partitions: int, prog: str = PROG) -> int:
-    """Make one shelf's nodes; returns how many."""
+def make_shelf(directory: Path, shelf: int, partitions: int) -> int:
+    """Make one shelf's nodes, failing in mknod's words; returns how many."""
     minor = SLOTS_PER_SHELF * shelf * partitions
     made = 0
     for slot in range(SLOTS_PER_SHELF):
         for part in range(partitions):
             name = f"e{shelf}.{slot}" + (f"p{part}" if part else "")
-            make_node(directory / name, stat.S_IFBLK, _BLOCK_MODE, minor, prog)
+            make_node(directory / name, stat.S_IFBLK, _BLOCK_MODE, AOE_MAJOR, minor)
             minor += 1
             made += 1
     return made
@@ -124,18 +121,22 @@ def build_parser() -> OneLineParser:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    if len(args.args) != 2:
+    args, rest = tool_arguments(build_parser(), argv)
+    if len(rest) != 2:
         raise AoetoolsError(
             f"Usage: {PROG} {{dir}} {{shelfaddress}}",
             f"       n_partitions=16 {PROG} {{dir}} {{shelfaddress}}",
         )
-    partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
-    directory, shelf_text = args.args
-    if not shelf_text.isdigit() or int(shelf_text) > 0xFFFE:
-        raise AoetoolsError(f"{PROG}: shelf address must be a number from 0 to 65534, not {shelf_text!r}")
     refuse_unless_static(select_tree(args.root), PROG)
-    make_shelf(Path(directory), int(shelf_text), partitions)
+    partitions = env_count("n_partitions", DEFAULT_PARTITIONS, PROG)
+    directory, shelf_text = rest
+    # Stricter than aoetools, which names nodes after whatever it is given (ex.0 for "x",
+    # e0x10.0 for "0x10") and computes their minors with shell arithmetic.
+    if not (shelf_text.isascii() and shelf_text.isdigit()) or int(shelf_text) > MAX_SHELF:
+        raise AoetoolsError(
+            f"{PROG}: shelf address must be a number from 0 to {MAX_SHELF}, not {shelf_text!r}"
+        )
+    make_shelf(check_directory(directory, PROG), int(shelf_text), partitions)
     return 0
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, check_control, run_tool, write_control
+from pyaoe.cli.control import AoetoolsError, check_control, run_tool, tool_arguments, write_control
 from pyaoe.cli.tree import add_tree_option, select_tree
 
 __all__ = ["PROG", "USAGE", "main"]
@@ -20,9 +20,10 @@ USAGE = f"Usage: {PROG} e{{major}}.{{minor}}"
 
 _DESCRIPTION = """\
 Ask the AoE initiator to query device eX.Y again and take its new size, even while it is
-open. Writes "eX.Y" and a newline to the revalidate file of the kernel driver's /dev/etherd
-or of pyaoe's tree (see --root). Exit 0 on success; 1 with "revalidate failed" when the
-initiator refuses (no such device)."""
+open. Writes the arguments, joined by blanks, and a newline to the revalidate file of the
+kernel driver's /dev/etherd or of pyaoe's tree (see --root), as aoetools does: the initiator
+takes the first name. Exit 0 on success; 1 with "revalidate failed" when the initiator refuses
+(no such device)."""
 
 
 def build_parser() -> OneLineParser:
@@ -30,19 +31,20 @@ def build_parser() -> OneLineParser:
         prog=PROG, usage="%(prog)s [--root DIR] e{major}.{minor}", description=_DESCRIPTION
     )
     add_tree_option(parser)
-    parser.add_argument("device", nargs="?", help="the device, e.g. e1.0")
+    parser.add_argument("device", nargs="*", help="the device, e.g. e1.0")
     return parser
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.device:
+    args, rest = tool_arguments(build_parser(), argv)
+    request = " ".join(rest)  # aoetools writes "$*"
+    if not request:
         raise AoetoolsError(USAGE)
     path = check_control(select_tree(args.root), "revalidate", PROG, period=False)
     try:
-        write_control(path, f"{args.device}\n".encode("utf-8", "surrogateescape"))
+        write_control(path, f"{request}\n".encode("utf-8", "surrogateescape"))
     except OSError as exc:
-        raise AoetoolsError(f"{PROG}: revalidate failed: {args.device}: {exc.strerror or exc}") from None
+        raise AoetoolsError(f"{PROG}: revalidate failed: {request}: {exc.strerror or exc}") from None
     return 0
 
 

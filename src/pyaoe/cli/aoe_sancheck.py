@@ -277,13 +277,18 @@ def _device_lines(paths: list[LocalPath], shelf: int, slot: int) -> list[str]:
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
+        usage="%(prog)s [-h] [-t secs] [-v]",
         description=(
             "Probe every ARP-capable Ethernet interface for AoE targets, measure the payload each "
             "path carries, and report interfaces, devices and MTU problems (aoetools' report). "
-            "Stops once no interface has heard anything new for the -t wait."
+            "Stops once no interface has heard anything new for the -t wait. Arguments other than "
+            "-h and -t are aoetools': -v alone also lists what each interface sees, anything else "
+            "is ignored."
         ),
     )
-    parser.add_argument("-v", dest="verbose", action="store_true", help="also list what each interface sees")
+    parser.add_argument(
+        "args", nargs="*", metavar="-v", help="alone: also list what each interface sees (else ignored)"
+    )
     parser.add_argument(
         "-t",
         dest="wait",
@@ -296,12 +301,14 @@ def build_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(args_in)
+        args, unknown = build_parser().parse_known_args(args_in)
         wait = DEFAULT_WAIT if args.wait is None else parse_atoi(args.wait, "wait", 1, 3600)
+        # aoetools lists when its only argument is -v (argc == 2) and ignores any other.
+        verbose = [*unknown, *args.args] == ["-v"]
         print("Probing...", end="", flush=True)
         paths = probe(candidate_interfaces(), wait)
         print("done.")
-        sys.stdout.write(report(paths, args.verbose))
+        sys.stdout.write(report(paths, verbose))
     except CommandError as exc:
         sys.stdout.flush()
         print(f"{PROG}: {exc}", file=sys.stderr)

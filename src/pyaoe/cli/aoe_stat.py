@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pyaoe.cli.bre import BreError, compile_bre
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import AoetoolsError, run_tool
+from pyaoe.cli.control import AoetoolsError, run_tool, tool_arguments
 from pyaoe.cli.tree import AoeTree, add_tree_option, read_attribute, select_tree
 
 __all__ = ["PROG", "StatRow", "collect_rows", "format_rows", "format_size", "main", "sort_lines"]
@@ -35,8 +35,9 @@ _GB = 1000 * 1000 * 1000
 _DESCRIPTION = """\
 Print one row per AoE device: name, size in GB (10^9 bytes, truncated to three decimals),
 local network interfaces, payload bytes per frame (when the driver tells), and state (up,
-down, down,closewait). Rows are sorted; REGEX (a grep basic regular expression) keeps only
-the rows it matches. Exit 0 when a row was printed, 1 when none, 2 for a bad REGEX. Reads
+down, down,closewait). Rows are sorted; REGEX (a grep basic regular expression, read as
+`grep -e REGEX` reads it) keeps only the rows it matches; further arguments are ignored, as
+aoetools ignores them. Exit 0 when a row was printed, 1 when none, 2 for a bad REGEX. Reads
 $sysfs_dir (default /sys) for the kernel's driver, or pyaoe's tree (see --root). Unlike
 aoetools' aoe-stat, a letter "p" in the sysfs path does not hide every device."""
 
@@ -116,10 +117,14 @@ def collect_rows(tree: AoeTree) -> tuple[list[StatRow], list[str]]:
 
     Raises AoetoolsError when the tree has no block directory.
     """
-    if not tree.block_dir.is_dir():
-        # aoetools' words, and for pyaoe's tree where it was looked for.
-        where = f" (no pyaoe initiator tree at {tree.root})" if tree.kind == "pyaoe" else ""
-        raise AoetoolsError(f"{PROG} Error: sysfs is not mounted{where}")
+    # For pyaoe's tree, what is missing and how to start it; for the kernel's, aoetools' words.
+    missing = tree.missing_initiator()
+    if missing is None and not os.path.isdir(tree.block_dir):
+        missing = "sysfs is not mounted"
+        if tree.kind == "pyaoe":
+            missing = f"{tree.block_dir} is missing: {tree.root} is not a pyaoe initiator tree"
+    if missing:
+        raise AoetoolsError(f"{PROG} Error: {missing}")
     rows: list[StatRow] = []
     warnings: list[str] = []
     for entry in _device_dirs(tree):
@@ -171,7 +176,10 @@ def format_rows(rows: Sequence[StatRow]) -> list[str]:
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR] [regex]", description=_DESCRIPTION)
+    # Exit 2 for a mistake in pyaoe's options: 1 would read as "no rows", and grep says 2.
+    parser = OneLineParser(
+        prog=PROG, usage="%(prog)s [--root DIR] [regex]", description=_DESCRIPTION, error_code=2
+    )
     add_tree_option(parser)
     parser.add_argument(
         "regex", nargs="?", help="show only the rows this grep basic regular expression matches"
@@ -180,12 +188,15 @@ def build_parser() -> OneLineParser:
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    pattern_text = "." if args.regex is None else args.regex
+    args, rest = tool_arguments(build_parser(), argv)
+    # aoetools reads only $1; `grep .` also drops the empty lines an attribute with newlines makes.
+    pattern_text = rest[0] if rest else "."
     try:
         pattern = compile_bre(pattern_text)
     except BreError as exc:
-        raise AoetoolsError(f"{PROG}: invalid regular expression {pattern_text!r}: {exc}", code=2) from None
+        raise AoetoolsError(*(f"grep: {message}" for message in exc.messages), code=2) from None
+    except OSError as exc:  # a C library without GNU regex
+        raise AoetoolsError(f"{PROG}: {exc}", code=2) from None
     tree = select_tree(args.root)
     rows, warnings = collect_rows(tree)
     for warning in warnings:

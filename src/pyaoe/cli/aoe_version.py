@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pyaoe import __version__
 from pyaoe.cli.common import OneLineParser
-from pyaoe.cli.control import run_tool
+from pyaoe.cli.control import run_tool, tool_arguments
 from pyaoe.cli.tree import (
     DEFAULT_PYAOE_ROOT,
     KERNEL_SYSFS_DIR,
@@ -37,7 +37,8 @@ _DESCRIPTION = """\
 Print the versions of the AoE software, one `%22s:\\t%s` line each as aoetools 36 does:
 aoetools (36, then pyaoe's version), the installed aoe driver (the kernel module's version
 from modinfo, and pyaoe's initiator) and the running one (the loaded kernel module's, and
-pyaoe's initiator when its tree is mounted at --root, $PYAOE_ROOT or /run/aoe). Exit 0."""
+pyaoe's initiator when its tree is mounted at --root, $PYAOE_ROOT or /run/aoe). Arguments are
+ignored, as aoetools ignores them. Exit 0."""
 
 
 def installed_kernel_driver() -> str | None:
@@ -68,7 +69,7 @@ def installed_kernel_driver() -> str | None:
 def running_kernel_driver(sysfs_dir: Path) -> str | None:
     """The loaded aoe module's version: None when it is not loaded, UNKNOWN when it has none."""
     module = sysfs_dir / "module" / "aoe"
-    if not module.is_dir():
+    if not os.path.isdir(module):
         return None
     direct = read_attribute(module / "version")
     if direct is not None:
@@ -87,11 +88,12 @@ def _pyaoe_root(option: str | None) -> Path:
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog=PROG, usage="%(prog)s [--root DIR]", description=_DESCRIPTION)
     add_tree_option(parser)
+    parser.add_argument("ignored", nargs="*", metavar="arg", help="ignored")
     return parser
 
 
 def _body(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args, _ignored = tool_arguments(build_parser(), argv)
     tree = AoeTree.pyaoe(_pyaoe_root(args.root))
     pyaoe_running = read_attribute(tree.module_dir / "version")
 

@@ -1,169 +1,174 @@
-"""pyaoe.cli.bre: GNU grep's basic regular expressions (BRE) translated to Python's `re`, for
-aoe-stat's filter argument (aoetools pipes its rows through `grep $1`).
+"""pyaoe.cli.bre: aoe-stat's filter, GNU grep's basic regular expressions (aoetools pipes its rows
+through `grep $1`), compiled by the C library's GNU regex engine with grep's syntax bits.
 
-BRE differs from Python: ( ) { } | + ? are literal and their backslashed forms are operators.
+GNU grep is built on the same engine (gnulib's copy of glibc's regex), so it matches the same lines
+and refuses the same patterns with the same words ("Invalid regular expression", ...).
 """
 
 from __future__ import annotations
 
-import re
+import ctypes
+import ctypes.util
+import functools
+import os
 
-__all__ = ["BreError", "compile_bre", "bre_to_python"]
+__all__ = ["Bre", "BreError", "compile_bre"]
 
-# POSIX classes as grep sees them in the C locale (aoe-stat's rows are ASCII).
-_CLASSES = {
-    "alpha": "a-zA-Z",
-    "digit": "0-9",
-    "alnum": "0-9a-zA-Z",
-    "upper": "A-Z",
-    "lower": "a-z",
-    "space": " \\t\\n\\r\\f\\v",
-    "blank": " \\t",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "print": "\\x20-\\x7e",
-    "graph": "\\x21-\\x7e",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "xdigit": "0-9A-Fa-f",
-}
-# Escapes GNU grep gives a meaning of their own; the rest of \c means a literal c.
-_ESCAPES = {
-    "(": "(",
-    ")": ")",
-    "|": "|",
-    "{": "{",
-    "}": "}",
-    "+": "+",
-    "?": "?",
-    "<": r"\b(?=\w)",
-    ">": r"\b(?<=\w)",
-    "w": r"\w",
-    "W": r"\W",
-    "s": r"\s",
-    "S": r"\S",
-    "b": r"\b",
-    "B": r"\B",
-    "`": r"\A",
-    "'": r"\Z",
-}
+# reg_syntax_t bits from <regex.h>.
+_RE_BK_PLUS_QM = 1 << 1
+_RE_CHAR_CLASSES = 1 << 2
+_RE_DOT_NEWLINE = 1 << 6
+_RE_INTERVALS = 1 << 9
+_RE_NEWLINE_ALT = 1 << 11
+_RE_NO_EMPTY_RANGES = 1 << 16
+_RE_NO_SUB = 1 << 25
+#: RE_SYNTAX_GREP as GNU grep 3 defines it: POSIX basic syntax, a newline separates alternatives,
+#: and "\{1\}" at the start is literal rather than an error; grep asks for no subexpressions.
+RE_SYNTAX_GREP = (
+    _RE_CHAR_CLASSES | _RE_DOT_NEWLINE | _RE_INTERVALS | _RE_NO_EMPTY_RANGES
+    | _RE_BK_PLUS_QM | _RE_NEWLINE_ALT
+)  # fmt: skip
+# struct re_pattern_buffer is 64 bytes on 64-bit glibc; room to spare, zeroed as the API asks.
+_PATTERN_BUFFER_BYTES = 256
+_NO_MATCH = -1
+#: What grep's own matcher (dfa) refuses after the regex engine accepted it.
+CONFUSING_BRACKETS = "character class syntax is [[:space:]], not [:space:]"
 
 
 class BreError(ValueError):
-    """The pattern is not a valid basic regular expression."""
+    """The pattern is not a valid basic regular expression: grep's message for each part that is not."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
 
 
-def _bracket(pattern: str, i: int) -> tuple[str, int]:
-    """Translate the bracket expression starting at pattern[i] == "["; return it and the index after."""
-    j = i + 1
-    negate = j < len(pattern) and pattern[j] == "^"
-    if negate:
-        j += 1
-    items: list[str] = []
-    first = True
-    while True:
-        if j >= len(pattern):
-            raise BreError("Unmatched [, [^, [:, [., or [=")
-        c = pattern[j]
-        if c == "]" and not first:
-            j += 1
-            break
-        first = False
-        if c == "[" and j + 1 < len(pattern) and pattern[j + 1] in ":=.":
-            kind = pattern[j + 1]
-            end = pattern.find(kind + "]", j + 2)
-            if end < 0:
-                raise BreError("Unmatched [, [^, [:, [., or [=")
-            word = pattern[j + 2 : end]
-            if kind == ":":
-                if word not in _CLASSES:
-                    raise BreError("Invalid character class name")
-                items.append(_CLASSES[word])
+class _Libc:
+    """The C library's GNU regex calls (re_set_syntax, re_compile_pattern, re_search, regfree)."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        try:
+            self.set_syntax = libc.re_set_syntax
+            self.compile_pattern = libc.re_compile_pattern
+            self.search = libc.re_search
+            self.free = libc.regfree
+        except AttributeError:
+            raise OSError("the C library has no GNU regex (re_compile_pattern): glibc is needed") from None
+        self.set_syntax.argtypes = [ctypes.c_ulong]
+        self.set_syntax.restype = ctypes.c_ulong
+        self.compile_pattern.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+        self.compile_pattern.restype = ctypes.c_char_p
+        self.search.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
+        ]  # fmt: skip
+        self.search.restype = ctypes.c_int
+        self.free.argtypes = [ctypes.c_void_p]
+        self.free.restype = None
+
+
+@functools.cache
+def _get_libc() -> _Libc:
+    return _Libc()
+
+
+class Bre:
+    """A compiled pattern; ``search(line)`` is True when grep would print the line.
+
+    As grep does, a pattern with newlines is several patterns, each compiled on its own (each
+    mistake is reported), and a line matches when any of them does.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self._libc = _get_libc()
+        self._buffers: list[ctypes.Array[ctypes.c_char]] = []
+        errors = []
+        for part in pattern.split("\n"):
+            buffer = ctypes.create_string_buffer(_PATTERN_BUFFER_BYTES)
+            raw = os.fsencode(part)
+            self._libc.set_syntax(RE_SYNTAX_GREP | _RE_NO_SUB)
+            error = self._libc.compile_pattern(raw, len(raw), buffer)
+            if error is None:
+                self._buffers.append(buffer)
             else:
-                items.append(re.escape(word))
-            j = end + 2
-            continue
-        if c == "-" and items and j + 1 < len(pattern) and pattern[j + 1] != "]":
-            items.append("-")
-        else:
-            # A backslash is an ordinary character inside brackets in POSIX.
-            items.append(re.escape(c))
-        j += 1
-    return "[" + ("^" if negate else "") + "".join(items) + "]", j
+                # The engine has already freed what it built for this part.
+                errors.append(error.decode("utf-8", "replace"))
+        if not errors and any(_confusing_bracket(part) for part in pattern.split("\n")):
+            errors.append(CONFUSING_BRACKETS)
+        if errors:
+            self.close()
+            raise BreError(*errors)
+
+    def search(self, line: str) -> bool:
+        raw = os.fsencode(line)
+        for buffer in self._buffers:
+            found = self._libc.search(buffer, raw, len(raw), 0, len(raw), None)
+            if found < _NO_MATCH:
+                raise MemoryError("the C library's regex search failed")
+            if found != _NO_MATCH:
+                return True
+        return False
+
+    def close(self) -> None:
+        """Give the compiled patterns back to the C library (also done when collected)."""
+        for buffer in self._buffers:
+            self._libc.free(buffer)
+        self._buffers.clear()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_buffers"):
+            self.close()
 
 
-def bre_to_python(pattern: str) -> str:
-    """The Python regular expression that matches what ``grep PATTERN`` matches."""
-    out: list[str] = []
+def _confusing_bracket(part: str) -> bool:
+    """True when a bracket expression of ``part`` reads [:name:] (meant as [[:name:]]).
+
+    GNU grep refuses that ("character class syntax is ..."), the regex engine does not: a
+    bracket whose first and last characters are colons, with something else between and no
+    range or [:class:], [.coll.] or [=equiv=] inside. ``part`` already compiled, so every
+    bracket is closed.
+    """
     i = 0
-    n = len(pattern)
-    # True where a "*" is literal (start of the expression, after \( or \| or a leading ^).
-    at_start = True
-    depth = 0
-    closed = 0  # groups closed so far: what a back reference may name
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 >= n:
-                raise BreError("Trailing backslash")
-            e = pattern[i + 1]
+    while i < len(part):
+        if part[i] == "\\":
             i += 2
-            if e.isdigit() and e != "0":
-                if int(e) > closed:
-                    raise BreError("Invalid back reference")
-                out.append("\\" + e)
-                at_start = False
-            elif e in _ESCAPES:
-                out.append(_ESCAPES[e])
-                if e == "(":
-                    depth += 1
-                elif e == ")":
-                    if depth == 0:
-                        raise BreError("Unmatched ) or \\)")
-                    depth -= 1
-                    closed += 1
-                at_start = e in "(|"
-            else:
-                out.append(re.escape(e))
-                at_start = False
-            continue
-        if c == "*" and (at_start or (out and out[-1] in ("*", "^"))):
-            if out and out[-1] == "*":
-                i += 1  # "a**" is "a*" to grep, an error to Python
-                continue
-            if at_start or out[-1] == "^":
-                out.append(r"\*")
-                i += 1
-                at_start = False
-                continue
-        if c == "[":
-            piece, i = _bracket(pattern, i)
-            out.append(piece)
-            at_start = False
-            continue
-        if c == "^":
-            # An anchor at the start (or after \( or \|); anywhere else a literal.
-            out.append("^" if at_start else r"\^")
-            i += 1
-            continue
-        if c == "$":
-            rest = pattern[i + 1 :]
-            anchor = rest == "" or rest.startswith("\\)") or rest.startswith("\\|")
-            out.append("$" if anchor else r"\$")
-            i += 1
-            at_start = False
-            continue
-        if c in ".*":
-            out.append(c)
+        elif part[i] == "[":
+            i, confusing = _scan_bracket(part, i + 1)
+            if confusing:
+                return True
         else:
-            out.append(re.escape(c))
+            i += 1
+    return False
+
+
+def _scan_bracket(part: str, i: int) -> tuple[int, bool]:
+    """Read the bracket expression whose "[" is before ``i``; return the index after its "]"
+    and whether it is a confusing [:name:]."""
+    if part[i] == "^":
         i += 1
-        at_start = False
-    if depth:
-        raise BreError("Unmatched ( or \\(")
-    return "".join(out)
+    c, i = part[i], i + 1
+    # Bits: 1 first is ":", 2 latest is ":", 4 something else seen, 8 a range or class seen.
+    state = 1 if c == ":" else 0
+    while True:
+        state &= ~2
+        if c == "[" and part[i] in ":.=":
+            close = part.index(part[i] + "]", i + 1)
+            i = close + 2
+            state |= 8
+            c, i = part[i], i + 1
+        else:
+            c1, i = part[i], i + 1
+            if c1 == "-" and part[i] != "]" and not part.startswith("[.", i):
+                state |= 8
+                i += 1  # the range's end
+                c1, i = part[i], i + 1
+            else:
+                state |= 2 if c == ":" else 4
+            c = c1
+        if c == "]":
+            return i, state == 7
 
 
-def compile_bre(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(bre_to_python(pattern))
-    except re.error as exc:
-        raise BreError(str(exc)) from None
+def compile_bre(pattern: str) -> Bre:
+    """``pattern`` as `grep -e PATTERN` reads it; raises BreError with grep's message."""
+    return Bre(pattern)

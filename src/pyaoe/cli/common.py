@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from typing import NoReturn
 
 __all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging"]
 
 _SYSLOG_SOCKET = "/dev/log"
+# A sign, then hexadecimal after 0x, a lone 0, decimal, or (refused) decimal with leading zeros.
+_NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0|[1-9][0-9]*|(?P<octal>0[0-9]+))")
 
 
 class CommandError(Exception):
@@ -41,14 +44,17 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_int(text: str, what: str, low: int, high: int | None = None) -> int:
-    """An integer (decimal, or 0x/0 prefixed as strtol base 0) in [low, high]."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        try:
-            value = int(text, 10)  # "010" is 10 to a human, 8 to strtol; base 0 refuses it
-        except ValueError:
-            raise CommandError(f"{what} must be a number, not {text!r}") from None
+    """An integer in [low, high]: decimal, or hexadecimal after 0x.
+
+    A decimal with a leading zero is refused rather than guessed at: vblade 25 reads "010" as
+    10 in its shelf, slot and -b (atoi) but as 8 in -o and -l (strtoll, base 0).
+    """
+    number = _NUMBER.fullmatch(text.strip())
+    if number is None:
+        raise CommandError(f"{what} must be a number, not {text!r}")
+    if number["octal"]:
+        raise CommandError(f"{what} {text!r} has a leading zero (octal or decimal?): write it without one")
+    value = int(text, 0)
     if value < low or (high is not None and value > high):
         bounds = f"{low}-{high}" if high is not None else f">= {low}"
         raise CommandError(f"{what} {value} is out of range ({bounds})")

@@ -6,15 +6,20 @@ aoetools 36 print "tool: message" or "tool Error: message"; those exact lines ar
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pyaoe.cli.common import OneLineParser
 from pyaoe.cli.tree import AoeTree
 
-__all__ = ["AoetoolsError", "check_control", "run_tool", "write_control"]
+__all__ = ["AoetoolsError", "check_control", "run_tool", "tool_arguments", "write_control"]
+
+_HELP = ("-h", "--help")
+_ROOT = "--root"
 
 
 class AoetoolsError(Exception):
@@ -42,6 +47,28 @@ def run_tool(body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -
         return 1
 
 
+def tool_arguments(parser: OneLineParser, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """pyaoe's own options, read by ``parser`` from the front of ``argv`` only (-h/--help, --root
+    DIR, --root=DIR), and the arguments after them, verbatim, as aoetools' script gets its "$@".
+
+    aoetools 36 have no options of their own but aoe-flush's -a and aoe-interfaces' -c, and take
+    anything else (-x, --, a second name) as an ordinary argument; so do these, after the front.
+    """
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _HELP or arg.startswith(_ROOT + "="):
+            own.append(arg)
+            i += 1
+        elif arg == _ROOT:
+            own.extend(argv[i : i + 2])
+            i += 2
+        else:
+            break
+    return parser.parse_args(own), list(argv[i:])
+
+
 def check_control(tree: AoeTree, name: str, prog: str, *, period: bool = True) -> Path:
     """The control file ``name``, refused as aoetools refuse it: missing or not writable; for the
     kernel's tree, not a character device. (pyaoe's control files are regular files in FUSE.)
@@ -50,6 +77,9 @@ def check_control(tree: AoeTree, name: str, prog: str, *, period: bool = True) -
     """
     path = tree.control(name)
     if not os.access(path, os.W_OK):
+        missing = tree.missing_initiator()
+        if missing:
+            raise AoetoolsError(f"{prog}: {missing}")
         stop = "." if period else ""
         raise AoetoolsError(f"{prog}: {path} does not exist or is not writeable{stop}")
     if tree.control_files_are_devices and not stat.S_ISCHR(path.stat().st_mode):

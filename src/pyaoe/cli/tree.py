@@ -7,6 +7,7 @@ pyaoe's tree is ROOT/etherd and ROOT/sys, as pyaoe.fuse.tree builds it and the R
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 from collections.abc import Mapping
@@ -52,15 +53,17 @@ class AoeTree:
     etherd_dir: Path
     #: pyaoe's mount point (None for the kernel's tree).
     root: Path | None = None
+    #: Chosen for want of another: nothing named a tree and the kernel's driver is not loaded.
+    fallback: bool = False
 
     @classmethod
     def kernel(cls, sysfs_dir: str | Path = KERNEL_SYSFS_DIR) -> AoeTree:
         return cls("kernel", Path(sysfs_dir), KERNEL_ETHERD_DIR)
 
     @classmethod
-    def pyaoe(cls, root: str | Path = DEFAULT_PYAOE_ROOT) -> AoeTree:
+    def pyaoe(cls, root: str | Path = DEFAULT_PYAOE_ROOT, fallback: bool = False) -> AoeTree:
         root = Path(root)
-        return cls("pyaoe", root / "sys", root / "etherd", root)
+        return cls("pyaoe", root / "sys", root / "etherd", root, fallback)
 
     @property
     def block_dir(self) -> Path:
@@ -93,6 +96,30 @@ class AoeTree:
         pyaoe's are regular files in its FUSE tree."""
         return self.kind == "kernel"
 
+    def missing_initiator(self) -> str | None:
+        """What to tell the user when no initiator is behind this tree (pyaoe's is not mounted
+        there), or None. The kernel's tree gets aoetools' own words instead."""
+        if self.kind != "pyaoe" or self.root is None:
+            return None
+        try:
+            # statfs always reaches a FUSE daemon; stat of the mount point may be answered from cache.
+            os.statvfs(self.root)
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                return (
+                    f"pyaoe's initiator tree at {self.root} does not answer: its daemon is gone "
+                    f"(umount {self.root}, then start `pyaoe initiator` again)"
+                )
+        if os.path.isdir(self.block_dir) or os.path.isdir(self.etherd_dir):
+            return None
+        if self.fallback:
+            return (
+                f"no AoE initiator is running: the kernel's aoe driver is not loaded and no pyaoe "
+                f"initiator is mounted at {self.root} (start one with `pyaoe initiator`, or `modprobe aoe`)"
+            )
+        start = f"pyaoe initiator --root {self.root}"
+        return f"no pyaoe initiator is mounted at {self.root} (start one with `{start}`)"
+
     def describe(self) -> str:
         if self.kind == "kernel":
             return f"the kernel aoe driver's tree ({self.sysfs_dir}, {self.etherd_dir})"
@@ -119,7 +146,7 @@ def select_tree(
         return AoeTree.kernel(env[SYSFS_DIR_ENV])
     if kernel_module_dir.is_dir():
         return AoeTree.kernel()
-    return AoeTree.pyaoe()
+    return AoeTree.pyaoe(fallback=True)
 
 
 def add_tree_option(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +156,8 @@ def add_tree_option(parser: argparse.ArgumentParser) -> None:
         help=(
             f"work through pyaoe's initiator tree mounted at DIR (default: ${ROOT_ENV}; else "
             f"${SYSFS_DIR_ENV} as the kernel's sysfs; else the kernel driver's {KERNEL_SYSFS_DIR} and "
-            f"{KERNEL_ETHERD_DIR} when its module is loaded; else {DEFAULT_PYAOE_ROOT})"
+            f"{KERNEL_ETHERD_DIR} when its module is loaded; else {DEFAULT_PYAOE_ROOT}). pyaoe's own, "
+            "as -h is: read before the other arguments only"
         ),
     )
 

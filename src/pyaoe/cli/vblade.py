@@ -20,6 +20,7 @@ from pyaoe.service.state import StateStore
 from pyaoe.service.target import ExportSpec, TargetService
 from pyaoe.storage.file import FileBackend
 from pyaoe.target import DEFAULT_BUFCNT, Export, ExportConfig, ExportState
+from pyaoe.target.export import MAX_MASKS
 
 __all__ = ["main", "main_daemon", "main_target", "build_parser"]
 
@@ -85,16 +86,29 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
 
 
 def _mac_list(values: Sequence[str], what: str) -> list[bytes]:
+    """Every comma-separated MAC of ``values``, each refused with one line if malformed.
+
+    vblade 25 warns ("ignoring mask X, parseether failure") and serves on without it; when
+    that was the only one, its export is open to every initiator. An empty item is refused
+    the same way (vblade warns about it too).
+    """
     macs: list[bytes] = []
     for value in values:
         for text in value.split(","):
-            if not text:
-                continue
             try:
                 macs.append(parse_mac(text))
             except ValueError:
                 raise CommandError(f"{what}: {text!r} is not a MAC address") from None
     return macs
+
+
+def _mask_list(values: Sequence[str]) -> list[bytes]:
+    """The -m MACs, each once, no more than a mask list holds (and --state-dir keeps)."""
+    masks = list(dict.fromkeys(_mac_list(values, "-m")))
+    if len(masks) > MAX_MASKS:
+        # vblade 25's table has room for 32 (Nmasks) and writes more past its end.
+        raise CommandError(f"-m: {len(masks)} MAC addresses, more than the {MAX_MASKS} a mask list holds")
+    return masks
 
 
 def _serial(shelf: int, slot: int) -> str:
@@ -127,7 +141,7 @@ def make_export_spec(
     )
     offset_n = parse_int(str(offset), "offset (-o)", 0) if offset is not None else 0
     length_n = parse_int(str(length), "length (-l)", 1) if length is not None else None
-    mask_list = _mac_list(masks, "-m")
+    mask_list = _mask_list(masks)
     admin_macs = frozenset(_mac_list(admins, "--admin"))
     if not netifs:
         raise CommandError("no network interface given")
@@ -161,7 +175,7 @@ def make_export_spec(
     if config_string is not None:
         state.config_string = config_string.encode()
     if mask_list:
-        state.mask_list = list(dict.fromkeys(mask_list))
+        state.mask_list = mask_list
     if len(state.config_string) > MAX_CONFIG_STRING:
         raise CommandError(f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}")
     try:

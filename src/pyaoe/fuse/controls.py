@@ -71,8 +71,10 @@ class Controls:
         log.info("interfaces: %s", " ".join(self.service.iflist) or "all")
 
     async def _revalidate(self, text: str) -> None:
+        # The driver reads the first name (sscanf "e%d.%d"): `aoe-revalidate e1.0 e1.1` writes both.
+        words = text.split()
         try:
-            name = parse_device_name(text).name
+            name = parse_device_name(words[0] if words else "").name
         except ValueError:
             raise pyfuse3.FUSEError(errno.EINVAL) from None
         try:
