@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from pyaoe import __version__
-from pyaoe.lab.faketree import Scratch
 from support.aoetools import KERNEL_PARAMETERS, MODULES, KernelWorld, debian, kernel_world, nodes, ours
+from support.faketree import Scratch
 
 STATIC = {**KERNEL_PARAMETERS, "aoe_dyndevs": "0\n"}
 ROWS = {

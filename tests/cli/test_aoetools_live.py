@@ -17,8 +17,9 @@ import pytest
 
 from pyaoe import __version__
 from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import RunningDaemon, running_initiator, wait_for
+from support.initiator_daemon import RunningDaemon, running_initiator
 from support.target import RunningTarget, start_target
+from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -69,8 +70,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
         daemon = stack.enter_context(running_initiator(lab, here.ifname))
         for slot in SLOTS:
             name = f"e1.{slot}"
-            wait_for(lambda n=name: (daemon.sys / "block" / f"etherd!{n}" / "state").is_file(), 15, name)
-            wait_for(lambda n=name: daemon.attr(n, "state") == "up\n", 15, f"{name} up")
+            wait_until(lambda n=name: (daemon.sys / "block" / f"etherd!{n}" / "state").is_file(), 15, name)
+            wait_until(lambda n=name: daemon.attr(n, "state") == "up\n", 15, f"{name} up")
         yield Live(lab, here, there, disks, targets, daemon, stack)
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 from pyaoe import __version__
-from support.faketree import FakeDevice, Scratch
 from pyaoe.lab.netns import Lab
 from support.aoetools import (
     ENV,
@@ -27,6 +26,7 @@ from support.aoetools import (
     run,
 )
 from support.aoetools import nodes as _nodes
+from support.faketree import FakeDevice, Scratch
 
 
 @pytest.fixture

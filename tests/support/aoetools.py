@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyaoe.lab.faketree import FakeDevice, Recorder, Scratch, World, write_pyaoe_tree, write_sysfs
+from support.faketree import FakeDevice, Recorder, Scratch, World, write_pyaoe_tree, write_sysfs
 
 __all__ = [
     "DEVICES",
