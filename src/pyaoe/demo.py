@@ -102,6 +102,8 @@ class _Demo:
             str(config),
             "--state-dir",
             str(self.work / "state"),
+            "--control-socket",
+            str(self.work / "target.sock"),
         ]
         self.target = self._start(self.storage, argv, 3)
         if os.access(_VBLADE, os.X_OK):

@@ -11,17 +11,17 @@ import os
 import sys
 from typing import NoReturn
 
-__all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging"]
+from pyaoe import __version__
+from pyaoe.errors import ConfigError
+from pyaoe.values import parse_int
+
+__all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging", "version_line"]
 
 _SYSLOG_SOCKET = "/dev/log"
 
 
-class CommandError(Exception):
-    """A mistake on the command line or in the environment, reported as one line."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+#: A mistake on the command line or in the environment, reported as one line (exit ``code``).
+CommandError = ConfigError
 
 
 def die(prog: str, message: str, code: int = 1) -> NoReturn:
@@ -29,34 +29,31 @@ def die(prog: str, message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def version_line(prog: str) -> str:
+    """What ``--version`` prints, the same for every command."""
+    return f"{prog} (pyaoe) {__version__}"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one stderr line and exit ``error_code`` (vblade: 1)."""
+    """argparse, but a usage mistake is one stderr line and exit ``error_code`` (vblade: 1).
+
+    Every command gets ``--version`` here, so no command can miss it.
+    """
 
     def __init__(self, *args: object, error_code: int = 1, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.error_code = error_code
+        self.add_argument(
+            "--version", action="version", version=version_line(self.prog), help="print the version and exit"
+        )
 
     def error(self, message: str) -> NoReturn:
         die(self.prog, f"{message} (try --help)", self.error_code)
 
 
-def parse_int(text: str, what: str, low: int, high: int | None = None) -> int:
-    """An integer (decimal, or 0x/0 prefixed as strtol base 0) in [low, high]."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        try:
-            value = int(text, 10)  # "010" is 10 to a human, 8 to strtol; base 0 refuses it
-        except ValueError:
-            raise CommandError(f"{what} must be a number, not {text!r}") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"{low}-{high}" if high is not None else f">= {low}"
-        raise CommandError(f"{what} {value} is out of range ({bounds})")
-    return value
-
-
-def setup_logging(verbose: bool = False, syslog_ident: str | None = None) -> None:
-    """Log to stderr, or to syslog as ``syslog_ident`` when detached."""
+def setup_logging(verbose: bool = False, syslog_ident: str | None = None, detaching: bool = False) -> None:
+    """Log to stderr, or to syslog as ``syslog_ident`` (``detaching``: stderr is about to become
+    /dev/null, so without syslog the lines are lost, and that is said now)."""
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger()
     root.handlers.clear()
@@ -69,6 +66,12 @@ def setup_logging(verbose: bool = False, syslog_ident: str | None = None) -> Non
         if os.path.exists(_SYSLOG_SOCKET):
             handler = SysLogHandler(address=_SYSLOG_SOCKET)
         else:
+            # Said once, while stderr may still be a terminal: a detached daemon's stderr is
+            # /dev/null, so its log lines would otherwise vanish without a word.
+            where = "will be lost" if detaching else "go to stderr"
+            print(
+                f"{syslog_ident}: {_SYSLOG_SOCKET} is missing (no syslog): log lines {where}", file=sys.stderr
+            )
             handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{syslog_ident}[%(process)d]: %(message)s"))
     else:
