@@ -284,5 +284,9 @@ def target_parser() -> OneLineParser:
     return build_parser("pyaoe target", extended=True)
 
 
+#: The parser of each command this module runs (for the manual pages).
+PARSERS = {"main": vblade_parser, "main_daemon": vbladed_parser, "main_target": target_parser}
+
+
 if __name__ == "__main__":
     sys.exit(main())
