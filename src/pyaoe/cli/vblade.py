@@ -202,19 +202,24 @@ def _run(prog: str, argv: Sequence[str] | None, extended: bool, daemon_mode: boo
             daemon.close()
             return 1
     lines = [_startup_line(export) for export in daemon.exports.values()]
-    for line in lines:
-        print(line, flush=True)
-    if ready is not None:
-        setup_logging(syslog_ident=prog, detaching=True)
-        _detach(ready)
+    if ready is None:
+        setup_logging(
+            verbose=getattr(args, "verbose", False),
+            syslog_ident=prog if getattr(args, "syslog", False) else None,
+        )
+
+    def started() -> None:
+        # Said once SIGTERM is handled: whoever acts on the startup line stops a clean target.
         for line in lines:
-            log.info("%s", line)
-    elif getattr(args, "syslog", False):
-        setup_logging(verbose=args.verbose, syslog_ident=prog)
-    else:
-        setup_logging(verbose=getattr(args, "verbose", False))
+            print(line, flush=True)
+        if ready is not None:
+            setup_logging(syslog_ident=prog, detaching=True)
+            _detach(ready)
+            for line in lines:
+                log.info("%s", line)
+
     try:
-        daemon.run()
+        daemon.run(on_ready=started)
     finally:
         if pidfile is not None:
             pidfile.remove()

@@ -245,9 +245,12 @@ class TargetService:
         # Never write to a closed descriptor's number: it may be another file's by now.
         self._wake_r = self._wake_w = -1
 
-    def run(self, on_hangup: Callable[[], None] | None = None) -> None:
+    def run(
+        self, on_hangup: Callable[[], None] | None = None, on_ready: Callable[[], None] | None = None
+    ) -> None:
         """open(), serve until SIGTERM/SIGINT, then flush and close. SIGHUP runs ``on_hangup``
-        in the loop (a reload), or is logged and ignored without one."""
+        in the loop (a reload), or is logged and ignored without one. ``on_ready`` is called
+        once the signals are handled (a SIGTERM from then on stops the loop cleanly)."""
 
         def hangup(_signum: int, _frame: FrameType | None) -> None:
             if on_hangup is None:
@@ -267,6 +270,8 @@ class TargetService:
         try:
             if not self.ports:
                 self.open()
+            if on_ready is not None:
+                on_ready()
             self.serve_forever()
             log.info("stopping")
         finally:

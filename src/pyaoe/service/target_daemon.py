@@ -210,11 +210,17 @@ class TargetDaemon:
         for export in self.exports.values():
             close_backend(export.backend)
 
-    def run(self) -> None:
-        """Serve until SIGTERM/SIGINT (SIGHUP reloads); systemd hears READY, RELOADING, STOPPING."""
-        sd.ready(self.status())
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until SIGTERM/SIGINT (SIGHUP reloads); systemd hears READY, RELOADING, STOPPING.
+        ``on_ready`` runs once signals are handled, before systemd hears READY."""
+
+        def ready() -> None:
+            if on_ready is not None:
+                on_ready()
+            sd.ready(self.status())
+
         try:
-            self.service.run(on_hangup=self._reload_on_hangup if self.config_path else None)
+            self.service.run(on_hangup=self._reload_on_hangup if self.config_path else None, on_ready=ready)
         finally:
             sd.stopping()
             for stop in reversed(self.on_stop):
