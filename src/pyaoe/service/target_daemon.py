@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,6 +164,7 @@ class TargetDaemon:
         if self.config_path is None:
             raise ConfigError("this target was started without --config: there is no file to reload")
         sd.reloading()
+        began = time.monotonic()
         try:
             changes = self.apply(read_config(self.config_path))
         except ConfigError as exc:
@@ -172,7 +174,8 @@ class TargetDaemon:
         finally:
             sd.ready(self.status())
         self.reloads_ok += 1
-        log.info("reloaded %s: %s", self.config_path, changes.summary())
+        took = (time.monotonic() - began) * 1000
+        log.info("reloaded %s in %.1f ms: %s", self.config_path, took, changes.summary())
         return changes
 
     def _reload_on_hangup(self) -> None:
