@@ -268,25 +268,32 @@ def test_vbladed_detaches_and_its_startup_line_names_the_serving_process(link, d
 NO_SYSLOG = "vbladed: /dev/log is missing (no syslog): log lines will be lost\n"
 
 
-@pytest.mark.netns
-@pytest.mark.parametrize("with_syslog", [False, True], ids=["no-dev-log", "dev-log"])
-def test_vbladed_says_once_that_its_log_lines_are_lost_without_syslog(link, disk, tmp_path, with_syslog):
-    """A private /dev with or without a log socket: one line on stderr when there is none."""
-    _lab, _here, there = link
+def vbladed_with_private_dev(
+    there: Link, tmp_path: Path, args: list[str], with_log: bool
+) -> tuple[subprocess.CompletedProcess[str], socket.socket]:
+    """vbladed in a private mount namespace whose /dev holds null and, ``with_log``, our own
+    /dev/log socket (returned, to read what it logs)."""
     dev = tmp_path / "dev"
     dev.mkdir()
     (dev / "null").touch()
     log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    if with_syslog:
+    log.settimeout(10)
+    if with_log:
         log.bind(str(dev / "log"))
     script = (
         f"mount --bind /dev/null {dev}/null && mount --rbind {dev} /dev && "
         f'exec nsenter --net=/run/netns/{there.netns} -- "$@"'
     )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *VBLADED]
-    result = subprocess.run(
-        [*argv, "9", "11", there.ifname, str(disk)], capture_output=True, text=True, timeout=30
-    )
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=30), log
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("with_syslog", [False, True], ids=["no-dev-log", "dev-log"])
+def test_vbladed_says_once_that_its_log_lines_are_lost_without_syslog(link, disk, tmp_path, with_syslog):
+    """A private /dev with or without a log socket: one line on stderr when there is none."""
+    _lab, _here, there = link
+    result, log = vbladed_with_private_dev(there, tmp_path, ["9", "11", there.ifname, str(disk)], with_syslog)
     m = STARTUP_LINE.match(result.stdout.strip())
     try:
         assert result.returncode == 0, result.stderr
@@ -302,20 +309,7 @@ def test_vbladed_says_once_that_its_log_lines_are_lost_without_syslog(link, disk
 def test_vbladed_logs_to_syslog(link, disk, tmp_path):
     """vbladed's messages reach /dev/log. A private mount namespace puts our own socket there."""
     _lab, _here, there = link
-    dev = tmp_path / "dev"
-    dev.mkdir()
-    (dev / "null").touch()
-    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    log.bind(str(dev / "log"))
-    log.settimeout(10)
-    script = (
-        f"mount --bind /dev/null {dev}/null && mount --rbind {dev} /dev && "
-        f'exec nsenter --net=/run/netns/{there.netns} -- "$@"'
-    )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *VBLADED]
-    result = subprocess.run(
-        [*argv, "9", "10", there.ifname, str(disk)], capture_output=True, text=True, timeout=30
-    )
+    result, log = vbladed_with_private_dev(there, tmp_path, ["9", "10", there.ifname, str(disk)], True)
     m = STARTUP_LINE.match(result.stdout.strip())
     try:
         assert result.returncode == 0, result.stderr

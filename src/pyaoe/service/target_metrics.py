@@ -8,24 +8,116 @@ stopping the loop: the objects it walks are replaced whole on a change, never ed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from pyaoe.protocol import SECTOR_SIZE
+from pyaoe.service.target_port import Port
 from pyaoe.service.target_stats import bucket_upper, errors_by_kind, requests_by_kind
+from pyaoe.target import Export, ExportCounters
 
 if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
     from pyaoe.service.target_daemon import TargetDaemon
 
 __all__ = ["TargetCollector"]
 
 #: Histogram bounds (µs): bucket edges of the service-time histogram from 8 µs to about 1 s.
 _BOUNDS = [bucket_upper(i) for i in range(11, 100, 4)]
+
+
+_Family = type[CounterMetricFamily] | type[GaugeMetricFamily]
+#: Per export (labels shelf, slot): family, name, help, value read from the export.
+_PER_EXPORT: tuple[tuple[_Family, str, str, Callable[[Export], float]], ...] = (
+    (
+        CounterMetricFamily,
+        "pyaoe_target_read_bytes",
+        "Bytes read for initiators",
+        lambda e: e.counters.sectors_read * SECTOR_SIZE,
+    ),
+    (
+        CounterMetricFamily,
+        "pyaoe_target_written_bytes",
+        "Bytes written for initiators",
+        lambda e: e.counters.sectors_written * SECTOR_SIZE,
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_export_size_bytes",
+        "Size of the export",
+        lambda e: e.sectors * SECTOR_SIZE,
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_export_readonly",
+        "1 for a read-only export",
+        lambda e: int(e.readonly),
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_mask_list_length",
+        "MACs on the mask list (0: everyone is answered)",
+        lambda e: len(e.state.mask_list),
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_reserve_list_length",
+        "MACs on the reserve list (0: not reserved)",
+        lambda e: len(e.state.reserve_list),
+    ),
+)
+#: Per export and kind (labels shelf, slot, kind): name, help, the counts by kind.
+_BY_KIND: tuple[tuple[str, str, Callable[[ExportCounters], dict[str, int]]], ...] = (
+    ("pyaoe_target_requests", "Requests answered, by kind", requests_by_kind),
+    (
+        "pyaoe_target_errors",
+        "Errors by kind (aoe, ata, io, dropped; failure: the target's own code failed on a frame)",
+        errors_by_kind,
+    ),
+)
+#: Per interface (label interface): family, name, help, value read from the port.
+_PER_PORT: tuple[tuple[_Family, str, str, Callable[[Port], float]], ...] = (
+    (
+        CounterMetricFamily,
+        "pyaoe_target_frames_received",
+        "AoE frames received",
+        lambda p: p.counters.frames_in,
+    ),
+    (CounterMetricFamily, "pyaoe_target_frames_sent", "AoE frames sent", lambda p: p.counters.frames_out),
+    (
+        CounterMetricFamily,
+        "pyaoe_target_send_failures",
+        "Replies lost because a send failed",
+        lambda p: p.counters.send_failures,
+    ),
+    (
+        CounterMetricFamily,
+        "pyaoe_target_ignored_frames",
+        "Frames not for any export here, or undecodable",
+        lambda p: p.engine.ignored,
+    ),
+    (
+        CounterMetricFamily,
+        "pyaoe_target_link_down",
+        "Receives that found the interface down",
+        lambda p: p.counters.link_down,
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_in_flight_frames",
+        "Frames received and not yet answered",
+        lambda p: p.counters.in_flight,
+    ),
+    (
+        GaugeMetricFamily,
+        "pyaoe_target_receive_queue_bytes",
+        "Bytes waiting in the socket's receive queue",
+        lambda p: max(p.receive_queue_bytes(), 0),
+    ),
+)
 
 
 class TargetCollector(Collector):
@@ -45,82 +137,37 @@ class TargetCollector(Collector):
         yield reloads
 
     def _exports(self) -> Iterator[Metric]:
-        labels = ["shelf", "slot"]
-        requests = CounterMetricFamily(
-            "pyaoe_target_requests", "Requests answered, by kind", labels=[*labels, "kind"]
-        )
-        errors = CounterMetricFamily(
-            "pyaoe_target_errors",
-            "Errors by kind (aoe, ata, io, dropped; failure: the target's own code failed on a frame)",
-            labels=[*labels, "kind"],
-        )
-        read = CounterMetricFamily("pyaoe_target_read_bytes", "Bytes read for initiators", labels=labels)
-        written = CounterMetricFamily(
-            "pyaoe_target_written_bytes", "Bytes written for initiators", labels=labels
-        )
-        size = GaugeMetricFamily("pyaoe_target_export_size_bytes", "Size of the export", labels=labels)
-        readonly = GaugeMetricFamily(
-            "pyaoe_target_export_readonly", "1 for a read-only export", labels=labels
-        )
-        masks = GaugeMetricFamily(
-            "pyaoe_target_mask_list_length", "MACs on the mask list (0: everyone is answered)", labels=labels
-        )
-        reserved = GaugeMetricFamily(
-            "pyaoe_target_reserve_list_length", "MACs on the reserve list (0: not reserved)", labels=labels
-        )
-        exports = self.daemon.exports
-        for (shelf, slot), export in sorted(exports.items()):
-            key = [str(shelf), str(slot)]
-            counters = export.counters
-            for kind, value in requests_by_kind(counters).items():
-                requests.add_metric([*key, kind], value)
-            for kind, value in errors_by_kind(counters).items():
-                errors.add_metric([*key, kind], value)
-            read.add_metric(key, counters.sectors_read * SECTOR_SIZE)
-            written.add_metric(key, counters.sectors_written * SECTOR_SIZE)
-            size.add_metric(key, export.sectors * SECTOR_SIZE)
-            readonly.add_metric(key, int(export.readonly))
-            masks.add_metric(key, len(export.state.mask_list))
-            reserved.add_metric(key, len(export.state.reserve_list))
-        count = GaugeMetricFamily("pyaoe_target_exports", "Exports served")
-        count.add_metric([], len(exports))
-        yield from (count, requests, errors, read, written, size, readonly, masks, reserved)
+        exports = sorted(self.daemon.exports.items())
+        served = GaugeMetricFamily("pyaoe_target_exports", "Exports served")
+        served.add_metric([], len(exports))
+        yield served
+        for name, text, counts in _BY_KIND:
+            by_kind = CounterMetricFamily(name, text, labels=["shelf", "slot", "kind"])
+            for (shelf, slot), export in exports:
+                for kind, count in counts(export.counters).items():
+                    by_kind.add_metric([str(shelf), str(slot), kind], count)
+            yield by_kind
+        for cls, name, text, value in _PER_EXPORT:
+            family = cls(name, text, labels=["shelf", "slot"])
+            for (shelf, slot), export in exports:
+                family.add_metric([str(shelf), str(slot)], value(export))
+            yield family
 
     def _interfaces(self) -> Iterator[Metric]:
-        labels = ["interface"]
-        frames_in = CounterMetricFamily("pyaoe_target_frames_received", "AoE frames received", labels=labels)
-        frames_out = CounterMetricFamily("pyaoe_target_frames_sent", "AoE frames sent", labels=labels)
-        not_sent = CounterMetricFamily(
-            "pyaoe_target_send_failures", "Replies lost because a send failed", labels=labels
-        )
-        ignored = CounterMetricFamily(
-            "pyaoe_target_ignored_frames", "Frames not for any export here, or undecodable", labels=labels
-        )
-        link_down = CounterMetricFamily(
-            "pyaoe_target_link_down", "Receives that found the interface down", labels=labels
-        )
-        in_flight = GaugeMetricFamily(
-            "pyaoe_target_in_flight_frames", "Frames received and not yet answered", labels=labels
-        )
-        queued = GaugeMetricFamily(
-            "pyaoe_target_receive_queue_bytes", "Bytes waiting in the socket's receive queue", labels=labels
-        )
+        ports = sorted(self.daemon.service.ports.items())
+        for cls, name, text, value in _PER_PORT:
+            family = cls(name, text, labels=["interface"])
+            for ifname, port in ports:
+                family.add_metric([ifname], value(port))
+            yield family
         service = HistogramMetricFamily(
             "pyaoe_target_service_seconds",
             "Time from a batch's receive to its replies sent, counted for each frame of the batch",
-            labels=labels,
+            labels=["interface"],
         )
-        for ifname, port in sorted(self.daemon.service.ports.items()):
-            c = port.counters
-            frames_in.add_metric([ifname], c.frames_in)
-            frames_out.add_metric([ifname], c.frames_out)
-            not_sent.add_metric([ifname], c.send_failures)
-            ignored.add_metric([ifname], port.engine.ignored)
-            link_down.add_metric([ifname], c.link_down)
-            in_flight.add_metric([ifname], c.in_flight)
-            queued.add_metric([ifname], max(port.receive_queue_bytes(), 0))
-            histogram = c.latency.copy()
+        for ifname, port in ports:
+            histogram = port.counters.latency.copy()
             buckets = [(f"{bound / 1e6:g}", n) for bound, n in histogram.cumulative(_BOUNDS)]
             buckets.append(("+Inf", histogram.total))
             service.add_metric([ifname], buckets, histogram.sum_micros / 1e6)
-        yield from (frames_in, frames_out, not_sent, ignored, link_down, in_flight, queued, service)
+        yield service
