@@ -268,11 +268,9 @@ def test_vbladed_detaches_and_its_startup_line_names_the_serving_process(link, d
 NO_SYSLOG = "vbladed: /dev/log is missing (no syslog): log lines will be lost\n"
 
 
-def vbladed_with_private_dev(
-    there: Link, tmp_path: Path, args: list[str], with_log: bool
-) -> tuple[subprocess.CompletedProcess[str], socket.socket]:
-    """vbladed in a private mount namespace whose /dev holds null and, ``with_log``, our own
-    /dev/log socket (returned, to read what it logs)."""
+def with_private_dev(there: Link, tmp_path: Path, with_log: bool) -> tuple[list[str], socket.socket]:
+    """A command prefix that runs the rest in ``there``'s namespace and a private mount namespace
+    whose /dev holds null and, ``with_log``, our own /dev/log socket (returned, to read)."""
     dev = tmp_path / "dev"
     dev.mkdir()
     (dev / "null").touch()
@@ -284,8 +282,35 @@ def vbladed_with_private_dev(
         f"mount --bind /dev/null {dev}/null && mount --rbind {dev} /dev && "
         f'exec nsenter --net=/run/netns/{there.netns} -- "$@"'
     )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *VBLADED]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=30), log
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"], log
+
+
+def vbladed_with_private_dev(
+    there: Link, tmp_path: Path, args: list[str], with_log: bool
+) -> tuple[subprocess.CompletedProcess[str], socket.socket]:
+    prefix, log = with_private_dev(there, tmp_path, with_log)
+    return subprocess.run([*prefix, *VBLADED, *args], capture_output=True, text=True, timeout=30), log
+
+
+@pytest.mark.netns
+def test_pyaoe_target_syslog_sends_its_log_lines_to_dev_log(link, disk, tmp_path):
+    _lab, _here, there = link
+    prefix, log = with_private_dev(there, tmp_path, True)
+    argv = [*prefix, *PYAOE_TARGET, "--syslog", "5", "6", there.ifname, str(disk)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert STARTUP_LINE.match(line), line
+        proc.send_signal(15)
+        assert proc.wait(timeout=30) == 0
+        message = log.recv(4096).decode().rstrip("\0")
+        assert message.endswith(f"pyaoe target[{proc.pid}]: stopping"), message
+        assert proc.stderr is not None and proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
 
 
 @pytest.mark.netns
