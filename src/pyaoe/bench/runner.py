@@ -245,14 +245,13 @@ def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:
         for rid in all_rows:
             run.out.fail(rid, kind, str(exc))
         return
-    scrapes = scraping(run.tns) if kind == METRICS_KIND else contextlib.nullcontext([])
     try:
         jobs: list[tuple[str, str, Callable[[], Sample]]] = []
         for w in o.workloads:
             jobs.append((row_id(setup, w), kind, lambda w=w: run.aoeload(target, w)))  # type: ignore[misc]
         if kind == METRICS_KIND:
             # Only the target rows: metrics on against the same pyaoe target with them off.
-            with scrapes as sizes:
+            with scraping(run.tns) as sizes:
                 _run_jobs(run, target, jobs)
             if not sizes:
                 for rid, _side, _job in jobs:
