@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from pyaoe.cli.common import OneLineParser
 from pyaoe.lab.netns import Lab
 
 __all__ = ["main", "DemoFailed"]
@@ -102,6 +103,8 @@ class _Demo:
             str(config),
             "--state-dir",
             str(self.work / "state"),
+            "--control-socket",
+            str(self.work / "target.sock"),
         ]
         self.target = self._start(self.storage, argv, 3)
         if os.access(_VBLADE, os.X_OK):
@@ -226,14 +229,15 @@ def _workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def build_parser() -> OneLineParser:
+    return OneLineParser(
+        prog="pyaoe demo",
+        description="Build a small SAN in network namespaces and show pyaoe working (root).",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(argv or [])
-    if args and args[0] in ("-h", "--help"):
-        print("usage: pyaoe demo\n\nBuild a small SAN in network namespaces and show pyaoe working (root).")
-        return 0
-    if args:
-        print(f"pyaoe demo: unexpected argument {args[0]!r} (try --help)", file=sys.stderr)
-        return 1
+    build_parser().parse_args(list(argv or []))
     if os.geteuid() != 0:
         print("pyaoe demo: needs root (network namespaces, packet sockets, FUSE)", file=sys.stderr)
         return 1

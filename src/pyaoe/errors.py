@@ -14,6 +14,7 @@ __all__ = [
     "AoeCommandError",
     "AtaCommandError",
     "DeviceUnavailable",
+    "ConfigError",
 ]
 
 
@@ -59,3 +60,14 @@ class DeviceUnavailable(PyaoeError, OSError):
 
     def __init__(self, message: str) -> None:
         super().__init__(errno.EIO, message)
+
+
+class ConfigError(PyaoeError, ValueError):
+    """A mistake in a command line, a configuration file or a control command, said in one line.
+
+    ``code`` is the exit status a command reports it with.
+    """
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code

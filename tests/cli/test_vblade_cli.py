@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pyaoe.lab.netns import Link
 from support.target import PYAOE_TARGET, STARTUP_LINE, VBLADE, VBLADED, start_target
 
 MIB = 1 << 20
@@ -248,30 +249,82 @@ def test_vbladed_detaches_and_its_startup_line_names_the_serving_process(link, d
         assert t.alive()
         assert os.getsid(t.pid) != os.getsid(0), "the daemon left our session"
         assert Path(f"/proc/{t.pid}/cmdline").read_bytes().split(b"\0")[1].endswith(b"vbladed")
-        # Nothing was left on the terminal.
-        assert t.stderr() == ""
+        # Nothing was left on the terminal (but the one line that says syslog is missing).
+        assert t.stderr() in ("", NO_SYSLOG)
         t.stop()
         assert not t.alive()
+
+
+NO_SYSLOG = "vbladed: /dev/log is missing (no syslog): log lines will be lost\n"
+
+
+def with_private_dev(there: Link, tmp_path: Path, with_log: bool) -> tuple[list[str], socket.socket]:
+    """A command prefix that runs the rest in ``there``'s namespace and a private mount namespace
+    whose /dev holds null and, ``with_log``, our own /dev/log socket (returned, to read)."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "null").touch()
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.settimeout(10)
+    if with_log:
+        log.bind(str(dev / "log"))
+    script = (
+        f"mount --bind /dev/null {dev}/null && mount --rbind {dev} /dev && "
+        f'exec nsenter --net=/run/netns/{there.netns} -- "$@"'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"], log
+
+
+def vbladed_with_private_dev(
+    there: Link, tmp_path: Path, args: list[str], with_log: bool
+) -> tuple[subprocess.CompletedProcess[str], socket.socket]:
+    prefix, log = with_private_dev(there, tmp_path, with_log)
+    return subprocess.run([*prefix, *VBLADED, *args], capture_output=True, text=True, timeout=30), log
+
+
+@pytest.mark.netns
+def test_pyaoe_target_syslog_sends_its_log_lines_to_dev_log(link, disk, tmp_path):
+    _lab, _here, there = link
+    prefix, log = with_private_dev(there, tmp_path, True)
+    argv = [*prefix, *PYAOE_TARGET, "--syslog", "5", "6", there.ifname, str(disk)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert STARTUP_LINE.match(line), line
+        proc.send_signal(15)
+        assert proc.wait(timeout=30) == 0
+        message = log.recv(4096).decode().rstrip("\0")
+        assert message.endswith(f"pyaoe target[{proc.pid}]: stopping"), message
+        assert proc.stderr is not None and proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("with_syslog", [False, True], ids=["no-dev-log", "dev-log"])
+def test_vbladed_says_once_that_its_log_lines_are_lost_without_syslog(link, disk, tmp_path, with_syslog):
+    """A private /dev with or without a log socket: one line on stderr when there is none."""
+    _lab, _here, there = link
+    result, log = vbladed_with_private_dev(there, tmp_path, ["9", "11", there.ifname, str(disk)], with_syslog)
+    m = STARTUP_LINE.match(result.stdout.strip())
+    try:
+        assert result.returncode == 0, result.stderr
+        assert m, result.stdout
+        assert result.stderr == ("" if with_syslog else NO_SYSLOG)
+    finally:
+        log.close()
+        if m:
+            stop_pid(int(m["pid"]))
 
 
 @pytest.mark.netns
 def test_vbladed_logs_to_syslog(link, disk, tmp_path):
     """vbladed's messages reach /dev/log. A private mount namespace puts our own socket there."""
     _lab, _here, there = link
-    dev = tmp_path / "dev"
-    dev.mkdir()
-    (dev / "null").touch()
-    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    log.bind(str(dev / "log"))
-    log.settimeout(10)
-    script = (
-        f"mount --bind /dev/null {dev}/null && mount --rbind {dev} /dev && "
-        f'exec nsenter --net=/run/netns/{there.netns} -- "$@"'
-    )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *VBLADED]
-    result = subprocess.run(
-        [*argv, "9", "10", there.ifname, str(disk)], capture_output=True, text=True, timeout=30
-    )
+    result, log = vbladed_with_private_dev(there, tmp_path, ["9", "10", there.ifname, str(disk)], True)
     m = STARTUP_LINE.match(result.stdout.strip())
     try:
         assert result.returncode == 0, result.stderr

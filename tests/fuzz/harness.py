@@ -262,6 +262,9 @@ class TargetHarness:
         else:
             assert not wrote, f"acknowledged a write the oracle refuses: {frame[:40].hex()}"
         self._check_state(frame, before)
+        # The engine survives its own exceptions by counting them: any count is a bug found.
+        failed = {k: e.counters.failures for k, e in self.exports.items() if e.counters.failures}
+        assert not failed, f"the engine failed on {frame[:40].hex()}: {failed}"
         return replies
 
     def check_storage(self) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from pyaoe.cli.vblade import make_export_spec
 from pyaoe.lab.netns import Lab, in_netns
 from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.protocol import AtaArg, ConfigArg, Frame, Header, decode_frame, encode_frame
-from pyaoe.service.target import TargetService
+from pyaoe.service.target import ExportSpec, TargetService
+from pyaoe.service.target_config import ExportSettings, open_export
 
 pytestmark = pytest.mark.netns
 
@@ -52,9 +52,10 @@ def test_each_loop_serves_every_interface(tmp_path: Path, batched: bool, interfa
     with Lab() as lab:
         there, here = lab.netns("lpt"), lab.netns("lpi")
         links = [lab.veth(there, here, mtu=1500) for _ in range(interfaces)]
-        spec = make_export_spec(
-            shelf=SHELF, slot=SLOT, netifs=[t.ifname for t, _h in links], filename=str(disk)
+        settings = ExportSettings.build(
+            shelf=SHELF, slot=SLOT, netifs=[t.ifname for t, _h in links], file=str(disk)
         )
+        spec = ExportSpec(open_export(settings, None), list(settings.netifs))
         service = TargetService([spec], batched=batched)
         with in_netns(there):
             service.open()

@@ -15,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: Test rigs: they live in tests/support, never in the wheel.
 RIGS = ("qemu", "initramfs", "faketree", "guest/")
+#: What pyproject.toml's [project] dependencies name (a user's pip fetches them too).
+DEPENDENCIES = ("prometheus-client",)
 #: Console scripts pyproject.toml declares.
 COMMANDS = ("pyaoe", "vblade", "vbladed", "aoeping", "aoecfg", "aoe-stat", "aoe-discover", "aoe-flush")
 
@@ -32,6 +34,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("pyaoe-*.whl")
+    # The plain dependencies, beside it, for an install that fetches nothing else.
+    done = run(sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", out, *DEPENDENCIES)
+    assert done.returncode == 0, done.stderr
     return built
 
 
@@ -42,7 +47,17 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     assert run(sys.executable, "-m", "venv", "--without-pip", venv).returncode == 0
     python = venv / "bin" / "python"
     done = run(
-        sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "install",
+        "-q",
+        "--no-index",
+        "--find-links",
+        wheel.parent,
+        wheel,
     )
     assert done.returncode == 0, done.stderr
     yield venv / "bin"

@@ -35,7 +35,8 @@ STARTUP_LINE = re.compile(
 )
 VBLADE = (sys.executable, "-m", "pyaoe.cli.vblade")
 VBLADED = (str(Path(sys.executable).with_name("vbladed")),)
-PYAOE_TARGET = (sys.executable, "-m", "pyaoe", "target")
+#: Tests never use the control socket a real installation would (/run/pyaoe/target.sock).
+PYAOE_TARGET = (sys.executable, "-m", "pyaoe", "target", "--control-socket", "none")
 
 _QUERY_CONFIG = 1
 _RESPONSE = 0x08

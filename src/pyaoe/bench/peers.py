@@ -10,15 +10,27 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from pyaoe.bench.procstat import cpu_seconds, rss_anon_kib, vmhwm_kib
 from pyaoe.bench.tools import BenchTools
-from pyaoe.lab.netns import Lab
+from pyaoe.lab.netns import Lab, in_netns
 
-__all__ = ["VBLADE", "TARGETS", "PeerError", "RunningTarget", "target_argv", "start_target"]
+__all__ = [
+    "METRICS_KIND",
+    "VBLADE",
+    "TARGETS",
+    "PeerError",
+    "RunningTarget",
+    "scraping",
+    "target_argv",
+    "start_target",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +38,11 @@ log = logging.getLogger(__name__)
 VBLADE = "/usr/sbin/vblade"
 #: The targets compared, and the no-op responder that shows the generator's ceiling.
 TARGETS = ("pyaoe", "vblade", "null")
+#: pyaoe's target with Prometheus metrics on (bench --metrics), on this port of its namespace.
+METRICS_KIND = "pyaoe-metrics"
+METRICS_PORT = 9598
+#: How often the bench scrapes it while it serves: more often than Prometheus' default 15 s.
+SCRAPE_INTERVAL = 1.0
 
 
 class PeerError(RuntimeError):
@@ -48,6 +65,19 @@ def target_argv(
     common = [*(["-d"] if direct else []), "-b", str(bufcnt), str(shelf), str(slot), ifname, path]
     if kind == "pyaoe":
         return [sys.executable, "-m", "pyaoe.cli.vblade", *common]
+    if kind == METRICS_KIND:
+        address = f"127.0.0.1:{METRICS_PORT}"
+        return [
+            sys.executable,
+            "-m",
+            "pyaoe",
+            "target",
+            "--control-socket",
+            "none",
+            "--metrics",
+            address,
+            *common,
+        ]
     if kind == "vblade":
         return [VBLADE, *common]
     if kind == "null":
@@ -136,3 +166,28 @@ def _check_pid_is_target(target: RunningTarget, program: str) -> None:
         comm = f.read().strip()
     if comm in ("nsenter", "taskset"):
         raise PeerError(f"pid {target.pid} is {comm}, not the {target.kind} target")
+
+
+@contextlib.contextmanager
+def scraping(netns: str, interval: float = SCRAPE_INTERVAL) -> Iterator[list[int]]:
+    """Scrape the metrics target's /metrics every ``interval`` seconds while the with-block runs;
+    yields the list of scrape sizes (bytes), one per scrape, for the caller to check."""
+    sizes: list[int] = []
+    done = threading.Event()
+
+    def scrape() -> None:
+        url = f"http://127.0.0.1:{METRICS_PORT}/metrics"
+        while not done.wait(interval):
+            try:
+                with in_netns(netns), urllib.request.urlopen(url, timeout=5) as response:
+                    sizes.append(len(response.read()))
+            except OSError as exc:
+                log.warning("metrics scrape failed: %s", exc)
+
+    thread = threading.Thread(target=scrape, name="bench-scrape", daemon=True)
+    thread.start()
+    try:
+        yield sizes
+    finally:
+        done.set()
+        thread.join(timeout=10)

@@ -97,6 +97,8 @@ class BenchOptions:
     yardstick: bool = True
     #: Try the pyaoe initiator rows (they say "not available" until the initiator exists).
     initiator: bool = True
+    #: Also run pyaoe's target with --metrics on, scraped every second, beside it with them off.
+    metrics: bool = False
     #: CPUs for the target and for the load generator (taskset -c).
     target_cpu: int = 0
     generator_cpu: int = 1

@@ -15,6 +15,7 @@ from typing import Any
 
 from pyaoe.bench.initiator import API_KIND, FUSE_KIND
 from pyaoe.bench.load import METRICS, Sample
+from pyaoe.bench.peers import METRICS_KIND
 from pyaoe.bench.plan import YARDSTICK_WORKLOADS, BenchOptions, initiator_workloads, row_id, setups_for
 from pyaoe.bench.runner import Measurements
 
@@ -61,6 +62,14 @@ def _ratio(
     return out
 
 
+def _paired_ratio(a: Sequence[Sample] | None, b: Sequence[Sample] | None) -> float | None:
+    """Median over rounds of a's IOPS over b's in the same round (pairs cancel the drift)."""
+    if not a or not b:
+        return None
+    ratios = [x.iops / y.iops for x, y in zip(a, b, strict=False) if x.iops and y.iops]
+    return statistics.median(ratios) if ratios else None
+
+
 def _row(m: Measurements, rid: str, kind: str, base_rid: str, setup: Any, workload: Any) -> dict[str, Any]:
     sides = m.samples.get(rid, {})
     pyaoe = _median_sample(sides.get("pyaoe"))
@@ -84,7 +93,10 @@ def _row(m: Measurements, rid: str, kind: str, base_rid: str, setup: Any, worklo
         # The pyaoe initiator against the no-op: near 1, the initiator itself is the limit.
         best = pyaoe["iops"] if pyaoe and pyaoe.get("iops") else 0.0
     headroom = ceiling["iops"] / best if ceiling and best else None
+    metrics_on = _median_sample(sides.get(METRICS_KIND))
     return {
+        "metrics_on": metrics_on,
+        "metrics_ratio": _paired_ratio(sides.get(METRICS_KIND), sides.get("pyaoe")),
         "id": rid,
         "kind": kind,
         "setup": {
@@ -222,6 +234,10 @@ def format_table(report: dict[str, Any]) -> str:
         out.append(_line(theirs, r["reference"]))
         status = "" if r["status"] == "ok" else f"  ERROR: {r['reason']}"
         out.append(_line("ratio", r["ratio"], ratio=True, tail=status))
+        if r.get("metrics_on"):
+            paired = r["metrics_ratio"]
+            tail = f"  metrics on/off {paired:.3f}x (median of paired rounds)" if paired else ""
+            out.append(_line("metrics", r["metrics_on"], tail=tail))
         if r["ceiling"]:
             head = r["headroom"]
             if r["kind"] in ("target", "aoeblast"):

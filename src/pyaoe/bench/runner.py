@@ -27,7 +27,7 @@ from pyaoe.bench.load import (
     run_generator,
     sample_from,
 )
-from pyaoe.bench.peers import PeerError, RunningTarget, start_target, target_argv
+from pyaoe.bench.peers import METRICS_KIND, PeerError, RunningTarget, scraping, start_target, target_argv
 from pyaoe.bench.plan import (
     YARDSTICK_WORKLOADS,
     BenchOptions,
@@ -249,6 +249,14 @@ def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:
         jobs: list[tuple[str, str, Callable[[], Sample]]] = []
         for w in o.workloads:
             jobs.append((row_id(setup, w), kind, lambda w=w: run.aoeload(target, w)))  # type: ignore[misc]
+        if kind == METRICS_KIND:
+            # Only the target rows: metrics on against the same pyaoe target with them off.
+            with scraping(run.tns) as sizes:
+                _run_jobs(run, target, jobs)
+            if not sizes:
+                for rid, _side, _job in jobs:
+                    run.out.fail(rid, kind, "no metrics scrape succeeded during the run")
+            return
         if o.yardstick:
             for w in o.workloads:
                 if w.name in YARDSTICK_WORKLOADS:
@@ -258,18 +266,25 @@ def _measure_target(run: _Run, kind: str, api_ok: bool, fuse_ok: bool) -> None:
         if api_ok and side and not setup.direct:
             for w in initiator_workloads(o):
                 jobs.append((row_id(setup, w, ini.API_KIND), side, lambda w=w: run.initiator_api(target, w)))  # type: ignore[misc]
-        for rid, job_side, job in jobs:
-            log.info("%s against %s", rid, kind)
-            try:
-                run.out.add(rid, job_side, job())
-            except (LoadError, PeerError, OSError) as exc:
-                run.out.fail(rid, job_side, str(exc))
-                if not target.alive():
-                    return
+        if not _run_jobs(run, target, jobs):
+            return
         if fuse_ok and side and not setup.direct:
             run.fuse_rows(target, side, initiator_workloads(o))
     finally:
         target.stop()
+
+
+def _run_jobs(run: _Run, target: RunningTarget, jobs: list[tuple[str, str, Callable[[], Sample]]]) -> bool:
+    """Run each job, recording its sample or its failure; False once the target died."""
+    for rid, side, job in jobs:
+        log.info("%s against %s", rid, target.kind)
+        try:
+            run.out.add(rid, side, job())
+        except (LoadError, PeerError, OSError) as exc:
+            run.out.fail(rid, side, str(exc))
+            if not target.alive():
+                return False
+    return True
 
 
 def run_measurements(options: BenchOptions, tools: BenchTools) -> Measurements:
@@ -296,8 +311,8 @@ def run_measurements(options: BenchOptions, tools: BenchTools) -> Measurements:
                 _warm_cache(backing)
             for rnd in range(options.rounds):
                 # Rotate who goes first (the no-op too): drift in the machine's load hits all alike.
-                kinds = ["pyaoe", "vblade", "null"]
-                order = kinds[rnd % 3 :] + kinds[: rnd % 3]
+                kinds = ["pyaoe", "vblade", "null"] + ([METRICS_KIND] if options.metrics else [])
+                order = kinds[rnd % len(kinds) :] + kinds[: rnd % len(kinds)]
                 for kind in order:
                     log.info("%s, round %d/%d: %s target", setup.describe(), rnd + 1, options.rounds, kind)
                     _measure_target(run, kind, api_reason is None, fuse_reason is None)

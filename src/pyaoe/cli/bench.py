@@ -53,6 +53,11 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--no-aoeblast", action="store_true", help="skip the aoeblast yardstick rows")
     parser.add_argument("--no-initiator", action="store_true", help="skip the pyaoe initiator rows")
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also run pyaoe's target with Prometheus metrics on (scraped every second): metrics on/off",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each run")
     return parser
 
@@ -100,6 +105,7 @@ def _options(a: argparse.Namespace) -> BenchOptions:
         changes["workdir"] = a.dir
     changes["yardstick"] = not a.no_aoeblast
     changes["initiator"] = not a.no_initiator
+    changes["metrics"] = a.metrics
     return base(**changes)
 
 

@@ -8,23 +8,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from typing import NoReturn
 
-__all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging"]
+from pyaoe import __version__
+from pyaoe.errors import ConfigError
+from pyaoe.values import parse_int
+
+__all__ = ["CommandError", "OneLineParser", "die", "parse_int", "setup_logging", "version_line"]
 
 _SYSLOG_SOCKET = "/dev/log"
-# A sign, then hexadecimal after 0x, a lone 0, decimal, or (refused) decimal with leading zeros.
-_NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0|[1-9][0-9]*|(?P<octal>0[0-9]+))")
 
 
-class CommandError(Exception):
-    """A mistake on the command line or in the environment, reported as one line."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+#: A mistake on the command line or in the environment, reported as one line (exit ``code``).
+CommandError = ConfigError
 
 
 def die(prog: str, message: str, code: int = 1) -> NoReturn:
@@ -32,37 +29,31 @@ def die(prog: str, message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def version_line(prog: str) -> str:
+    """What ``--version`` prints, the same for every command."""
+    return f"{prog} (pyaoe) {__version__}"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one stderr line and exit ``error_code`` (vblade: 1)."""
+    """argparse, but a usage mistake is one stderr line and exit ``error_code`` (vblade: 1).
+
+    Every command gets ``--version`` here, so no command can miss it.
+    """
 
     def __init__(self, *args: object, error_code: int = 1, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.error_code = error_code
+        self.add_argument(
+            "--version", action="version", version=version_line(self.prog), help="print the version and exit"
+        )
 
     def error(self, message: str) -> NoReturn:
         die(self.prog, f"{message} (try --help)", self.error_code)
 
 
-def parse_int(text: str, what: str, low: int, high: int | None = None) -> int:
-    """An integer in [low, high]: decimal, or hexadecimal after 0x.
-
-    A decimal with a leading zero is refused rather than guessed at: vblade 25 reads "010" as
-    10 in its shelf, slot and -b (atoi) but as 8 in -o and -l (strtoll, base 0).
-    """
-    number = _NUMBER.fullmatch(text.strip())
-    if number is None:
-        raise CommandError(f"{what} must be a number, not {text!r}")
-    if number["octal"]:
-        raise CommandError(f"{what} {text!r} has a leading zero (octal or decimal?): write it without one")
-    value = int(text, 0)
-    if value < low or (high is not None and value > high):
-        bounds = f"{low}-{high}" if high is not None else f">= {low}"
-        raise CommandError(f"{what} {value} is out of range ({bounds})")
-    return value
-
-
-def setup_logging(verbose: bool = False, syslog_ident: str | None = None) -> None:
-    """Log to stderr, or to syslog as ``syslog_ident`` when detached."""
+def setup_logging(verbose: bool = False, syslog_ident: str | None = None, detaching: bool = False) -> None:
+    """Log to stderr, or to syslog as ``syslog_ident`` (``detaching``: stderr is about to become
+    /dev/null, so without syslog the lines are lost, and that is said now)."""
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger()
     root.handlers.clear()
@@ -75,6 +66,12 @@ def setup_logging(verbose: bool = False, syslog_ident: str | None = None) -> Non
         if os.path.exists(_SYSLOG_SOCKET):
             handler = SysLogHandler(address=_SYSLOG_SOCKET)
         else:
+            # Said once, while stderr may still be a terminal: a detached daemon's stderr is
+            # /dev/null, so its log lines would otherwise vanish without a word.
+            where = "will be lost" if detaching else "go to stderr"
+            print(
+                f"{syslog_ident}: {_SYSLOG_SOCKET} is missing (no syslog): log lines {where}", file=sys.stderr
+            )
             handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{syslog_ident}[%(process)d]: %(message)s"))
     else:

@@ -18,7 +18,7 @@ from pyaoe.cli.tree import AoeTree
 
 __all__ = ["AoetoolsError", "check_control", "run_tool", "tool_arguments", "write_control"]
 
-_HELP = ("-h", "--help")
+_HELP = ("-h", "--help", "--version")
 _ROOT = "--root"
 
 
@@ -48,8 +48,9 @@ def run_tool(body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -
 
 
 def tool_arguments(parser: OneLineParser, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """pyaoe's own options, read by ``parser`` from the front of ``argv`` only (-h/--help, --root
-    DIR, --root=DIR), and the arguments after them, verbatim, as aoetools' script gets its "$@".
+    """pyaoe's own options, read by ``parser`` from the front of ``argv`` only (-h/--help,
+    --version, --root DIR, --root=DIR), and the arguments after them, verbatim, as aoetools'
+    script gets its "$@".
 
     aoetools 36 have no options of their own but aoe-flush's -a and aoe-interfaces' -c, and take
     anything else (-x, --, a second name) as an ordinary argument; so do these, after the front.

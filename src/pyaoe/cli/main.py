@@ -1,58 +1,96 @@
-"""pyaoe.cli.main: the `pyaoe` umbrella command: target, demo, and the rest as they land.
+"""pyaoe.cli.main: the `pyaoe` umbrella command and the one table of its subcommands.
 
-`pyaoe SUBCOMMAND --help` shows each one's options.
+`pyaoe SUBCOMMAND --help` shows each one's options; the manual pages come from the same table.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["main"]
+from pyaoe.cli.common import version_line
 
-
-def _target(argv: Sequence[str]) -> int:
-    from pyaoe.cli.vblade import main_target
-
-    return main_target(argv)
+__all__ = ["COMMANDS", "Subcommand", "main"]
 
 
-def _initiator(argv: Sequence[str]) -> int:
-    from pyaoe.cli.initiator import main as initiator_main
+@dataclass(frozen=True)
+class Subcommand:
+    """A `pyaoe` subcommand: what runs it and what builds its parser, as "module:function"
+    (imported only when used), and one line of help."""
 
-    return initiator_main(argv)
+    run: str
+    parser: str
+    help: str
 
-
-def _bench(argv: Sequence[str]) -> int:
-    from pyaoe.cli.bench import main as bench_main
-
-    return bench_main(argv)
-
-
-def _soak(argv: Sequence[str]) -> int:
-    from pyaoe.cli.soak import main as soak_main
-
-    return soak_main(argv)
+    def load(self, which: str) -> Callable[..., Any]:
+        module, _colon, name = getattr(self, which).partition(":")
+        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return function
 
 
-def _demo(argv: Sequence[str]) -> int:
-    from pyaoe.demo import main as demo_main
-
-    return demo_main(argv)
-
-
-_COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
-    "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
-    "initiator": (_initiator, "the AoE initiator: devices and the driver's files in a FUSE tree (root)"),
-    "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
-    "soak": (_soak, "faults and load with a ledger of acknowledged writes: nothing may be lost (root)"),
-    "demo": (_demo, "build a small SAN in network namespaces and show pyaoe working (root)"),
+#: Every `pyaoe` subcommand. A new one added here gets `pyaoe --help`, `--version` and a manual page.
+COMMANDS: dict[str, Subcommand] = {
+    "target": Subcommand(
+        "pyaoe.cli.vblade:main_target",
+        "pyaoe.cli.vblade:target_parser",
+        "export files or block devices (vblade's job, several exports at once, live reloads)",
+    ),
+    "initiator": Subcommand(
+        "pyaoe.cli.initiator:main",
+        "pyaoe.cli.initiator:build_parser",
+        "the AoE initiator: devices and the driver's files in a FUSE tree (root)",
+    ),
+    "ctl": Subcommand(
+        "pyaoe.cli.ctl:main",
+        "pyaoe.cli.ctl:build_parser",
+        "ask a running target: list, stats, reload, add, remove, config, mask, reserve",
+    ),
+    "install-units": Subcommand(
+        "pyaoe.cli.units:main",
+        "pyaoe.cli.units:build_parser",
+        "install the systemd units (pyaoe-target, pyaoe-initiator, pyaoe-vblade@)",
+    ),
+    "bench": Subcommand(
+        "pyaoe.cli.bench:main",
+        "pyaoe.cli.bench:build_parser",
+        "benchmark pyaoe against Debian's vblade in network namespaces (root)",
+    ),
+    "soak": Subcommand(
+        "pyaoe.cli.soak:main",
+        "pyaoe.cli.soak:build_parser",
+        "faults and load with a ledger of acknowledged writes: nothing may be lost (root)",
+    ),
+    "demo": Subcommand(
+        "pyaoe.demo:main",
+        "pyaoe.demo:build_parser",
+        "build a small SAN in network namespaces and show pyaoe working (root)",
+    ),
 }
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The umbrella's parser, for its manual page (main() dispatches by hand: each subcommand
+    parses its own options)."""
+    from pyaoe.cli.common import OneLineParser
+
+    parser = OneLineParser(
+        prog="pyaoe",
+        description="ATA over Ethernet in Python: a vblade-compatible target, a user-space initiator and "
+        "aoetools. Each command has its own manual page, pyaoe-COMMAND(8).",
+        epilog="Commands: " + "; ".join(f"{name}: {c.help}" for name, c in COMMANDS.items()) + ".",
+    )
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="what to do (see below)")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the command's own options")
+    return parser
+
+
 def _usage() -> str:
-    lines = ["usage: pyaoe COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<10} {text}" for name, (_f, text) in _COMMANDS.items()]
+    lines = ["usage: pyaoe [--version] COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<14} {command.help}" for name, command in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -61,8 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0 if args else 1
-    command = _COMMANDS.get(args[0])
+    if args[0] == "--version":
+        print(version_line("pyaoe"))
+        return 0
+    command = COMMANDS.get(args[0])
     if command is None:
         print(f"pyaoe: unknown command {args[0]!r} (try pyaoe --help)", file=sys.stderr)
         return 1
-    return command[0](args[1:])
+    result: int = command.load("run")(args[1:])
+    return result

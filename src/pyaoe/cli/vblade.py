@@ -8,19 +8,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import sys
-import tomllib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_logging
-from pyaoe.protocol import MAX_CONFIG_STRING, MAX_SHELF, MAX_SLOT, parse_mac
+from pyaoe.cli.common import CommandError, OneLineParser, setup_logging
+from pyaoe.service.daemon import Pidfile
 from pyaoe.service.state import StateStore
-from pyaoe.service.target import ExportSpec, TargetService
-from pyaoe.storage.file import FileBackend
-from pyaoe.target import DEFAULT_BUFCNT, Export, ExportConfig, ExportState
-from pyaoe.target.export import MAX_MASKS
+from pyaoe.service.target import HANDLED_SIGNALS
+from pyaoe.service.target_config import ExportSettings, read_config
+from pyaoe.service.target_control import DEFAULT_SOCKET
+from pyaoe.service.target_control import register as register_verbs
+from pyaoe.service.target_daemon import TargetDaemon
+from pyaoe.target import DEFAULT_BUFCNT, Export
 
 __all__ = ["main", "main_daemon", "main_target", "build_parser"]
 
@@ -31,11 +30,20 @@ _USAGE = (
 )
 
 
-def build_parser(prog: str, extended: bool = False) -> OneLineParser:
+_DESCRIPTION = "Export a file or block device as AoE target e{shelf}.{slot} on a network interface."
+_TARGET_DESCRIPTION = (
+    "Export files or block devices as AoE targets: vblade's options, several interfaces, many exports "
+    "from a TOML file (--config), reloaded live on SIGHUP or `pyaoe ctl reload`, a control socket for "
+    "`pyaoe ctl`, and Prometheus metrics. SIGTERM and SIGINT finish the requests taken, fsync and exit 0."
+)
+
+
+def build_parser(prog: str, extended: bool = False, daemon: bool = False) -> OneLineParser:
+    """vblade's parser (``daemon``: vbladed's, with --pidfile); ``extended``: pyaoe target's."""
     parser = OneLineParser(
         prog=prog,
         usage=_USAGE if not extended else None,
-        description="Export a file or block device as AoE target e{shelf}.{slot} on a network interface.",
+        description=_TARGET_DESCRIPTION if extended else _DESCRIPTION,
     )
     parser.add_argument(
         "-b", dest="bufcnt", metavar="bufcnt", help=f"buffer count to advertise (default {DEFAULT_BUFCNT})"
@@ -75,6 +83,18 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
             metavar="DIR",
             help="keep config strings, mask and reserve lists here across restarts",
         )
+        parser.add_argument(
+            "--control-socket",
+            metavar="PATH",
+            default=DEFAULT_SOCKET,
+            help=f"answer pyaoe ctl here (default {DEFAULT_SOCKET}; 'none': no control socket)",
+        )
+        parser.add_argument(
+            "--metrics",
+            metavar="[HOST:]PORT",
+            help="serve Prometheus metrics at http://HOST:PORT/metrics (every address without HOST)",
+        )
+        parser.add_argument("--syslog", action="store_true", help="log to syslog instead of stderr")
         parser.add_argument("-v", "--verbose", action="store_true", help="log more")
         parser.add_argument("args", nargs="*", metavar="shelf slot netif[,netif...] filename")
     else:
@@ -82,192 +102,32 @@ def build_parser(prog: str, extended: bool = False) -> OneLineParser:
         parser.add_argument("slot")
         parser.add_argument("netif")
         parser.add_argument("filename")
+    if extended or daemon:
+        parser.add_argument("--pidfile", metavar="PATH", help="write the serving process's pid here")
     return parser
 
 
-def _mac_list(values: Sequence[str], what: str) -> list[bytes]:
-    """Every comma-separated MAC of ``values``, each refused with one line if malformed.
-
-    vblade 25 warns ("ignoring mask X, parseether failure") and serves on without it; when
-    that was the only one, its export is open to every initiator. An empty item is refused
-    the same way (vblade warns about it too).
-    """
-    macs: list[bytes] = []
-    for value in values:
-        for text in value.split(","):
-            try:
-                macs.append(parse_mac(text))
-            except ValueError:
-                raise CommandError(f"{what}: {text!r} is not a MAC address") from None
-    return macs
-
-
-def _mask_list(values: Sequence[str]) -> list[bytes]:
-    """The -m MACs, each once, no more than a mask list holds (and --state-dir keeps)."""
-    masks = list(dict.fromkeys(_mac_list(values, "-m")))
-    if len(masks) > MAX_MASKS:
-        # vblade 25's table has room for 32 (Nmasks) and writes more past its end.
-        raise CommandError(f"-m: {len(masks)} MAC addresses, more than the {MAX_MASKS} a mask list holds")
-    return masks
-
-
-def _serial(shelf: int, slot: int) -> str:
-    # vblade's IDENTIFY serial: "shelf.slot:hostname", 20 characters at most.
-    return f"{shelf}.{slot}:{socket.gethostname()}"[:20]
-
-
-def make_export_spec(
-    *,
-    shelf: str | int,
-    slot: str | int,
-    netifs: Sequence[str],
-    filename: str,
-    bufcnt: str | int | None = None,
-    direct: bool = False,
-    sync: bool = False,
-    readonly: bool = False,
-    masks: Sequence[str] = (),
-    admins: Sequence[str] = (),
-    offset: str | int | None = None,
-    length: str | int | None = None,
-    config_string: str | None = None,
-    store: StateStore | None = None,
-) -> ExportSpec:
-    """Check one export's settings and open its file; raises CommandError with one clear line."""
-    shelf_n = parse_int(str(shelf), "shelf", 0, MAX_SHELF)
-    slot_n = parse_int(str(slot), "slot", 0, MAX_SLOT)
-    bufcnt_n = (
-        parse_int(str(bufcnt), "buffer count (-b)", 1, 0xFFFF) if bufcnt is not None else DEFAULT_BUFCNT
-    )
-    offset_n = parse_int(str(offset), "offset (-o)", 0) if offset is not None else 0
-    length_n = parse_int(str(length), "length (-l)", 1) if length is not None else None
-    mask_list = _mask_list(masks)
-    admin_macs = frozenset(_mac_list(admins, "--admin"))
-    if not netifs:
-        raise CommandError("no network interface given")
-    try:
-        backend = FileBackend(
-            filename, offset=offset_n, length=length_n, readonly=readonly, direct=direct, sync=sync
-        )
-    except FileNotFoundError:
-        raise CommandError(f"cannot open {filename}: no such file or directory") from None
-    except IsADirectoryError:
-        raise CommandError(f"cannot open {filename}: it is a directory") from None
-    except OSError as exc:
-        raise CommandError(f"cannot open {filename}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    config = ExportConfig(
-        shelf=shelf_n,
-        slot=slot_n,
-        bufcnt=bufcnt_n,
-        serial=_serial(shelf_n, slot_n),
-        admin_macs=admin_macs,
-        write_cache=not sync,
-    )
-    state = store.load(shelf_n, slot_n) if store else None
-    if state is None:
-        state = ExportState()
-    elif store is not None:
-        log.info("e%d.%d: state restored from %s", shelf_n, slot_n, store.path(shelf_n, slot_n))
-    # What the command line says beats what was remembered: an operator who tightens -m must
-    # not be overridden silently by an older saved list.
-    if config_string is not None:
-        state.config_string = config_string.encode()
-    if mask_list:
-        state.mask_list = mask_list
-    if len(state.config_string) > MAX_CONFIG_STRING:
-        raise CommandError(f"config string of {len(state.config_string)} bytes is over {MAX_CONFIG_STRING}")
-    try:
-        export = Export(config, backend, state, on_state_change=store.save if store else None)
-    except ValueError as exc:
-        raise CommandError(f"{filename}: {exc}") from None
-    return ExportSpec(export, list(netifs))
-
-
-#: The keys an [[export]] table (or [defaults]) may hold.
-TOML_KEYS = frozenset(
-    {"shelf", "slot", "netif", "file", "bufcnt", "direct", "sync", "readonly", "mask", "admin"}
-    | {"offset", "length", "config_string"}
-)
-
-
-def _specs_from_toml(path: str, store: StateStore | None) -> list[ExportSpec]:
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CommandError(f"{path}: {exc}") from None
-    unknown = sorted(set(doc) - {"defaults", "export"})
-    if unknown:
-        raise CommandError(f"{path}: unknown table or key '{unknown[0]}' (expected [defaults], [[export]])")
-    defaults = doc.get("defaults", {})
-    exports = doc.get("export", [])
-    if not isinstance(defaults, dict) or not isinstance(exports, list):
-        raise CommandError(f"{path}: [defaults] must be a table and [[export]] an array of tables")
-    if not exports:
-        raise CommandError(f"{path}: no [[export]] tables")
-    specs = []
-    for i, table in enumerate(exports):
-        entry: dict[str, Any] = {**defaults, **table}
-        where = f"{path}: export {i + 1}"
-        unknown = sorted(set(entry) - TOML_KEYS)
-        if unknown:
-            raise CommandError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(TOML_KEYS))})")
-        for key in ("shelf", "slot", "netif", "file"):
-            if key not in entry:
-                raise CommandError(f"{where}: '{key}' is missing")
-        netif = entry["netif"]
-        try:
-            specs.append(
-                make_export_spec(
-                    shelf=entry["shelf"],
-                    slot=entry["slot"],
-                    netifs=[netif] if isinstance(netif, str) else list(netif),
-                    filename=entry["file"],
-                    bufcnt=entry.get("bufcnt"),
-                    direct=bool(entry.get("direct", False)),
-                    sync=bool(entry.get("sync", False)),
-                    readonly=bool(entry.get("readonly", False)),
-                    masks=list(entry.get("mask", [])),
-                    admins=list(entry.get("admin", [])),
-                    offset=entry.get("offset"),
-                    length=entry.get("length"),
-                    config_string=entry.get("config_string"),
-                    store=store,
-                )
-            )
-        except CommandError as exc:
-            raise CommandError(f"{where}: {exc}") from None
-    return specs
-
-
-def _specs_from_args(
-    args: argparse.Namespace, positional: Sequence[str], extended: bool, store: StateStore | None
-) -> list[ExportSpec]:
+def _settings_from_args(
+    args: argparse.Namespace, positional: Sequence[str], extended: bool
+) -> ExportSettings:
     if len(positional) != 4:
         raise CommandError("expected 4 arguments: shelf slot netif filename")
     shelf, slot, netif, filename = positional
-    return [
-        make_export_spec(
-            shelf=shelf,
-            slot=slot,
-            netifs=[n for n in netif.split(",") if n] if extended else [netif],
-            filename=filename,
-            bufcnt=args.bufcnt,
-            direct=args.direct,
-            sync=args.sync,
-            readonly=args.readonly,
-            masks=args.masks,
-            admins=getattr(args, "admin", ()),
-            offset=args.offset,
-            length=args.length,
-            config_string=getattr(args, "config_string", None),
-            store=store,
-        )
-    ]
+    return ExportSettings.build(
+        shelf=shelf,
+        slot=slot,
+        netifs=[n for n in netif.split(",") if n] if extended else [netif],
+        file=filename,
+        bufcnt=args.bufcnt,
+        direct=args.direct,
+        sync=args.sync,
+        readonly=args.readonly,
+        masks=args.masks,
+        admins=getattr(args, "admin", ()),
+        offset=args.offset,
+        length=args.length,
+        config_string=getattr(args, "config_string", None),
+    )
 
 
 def _state_store(directory: str) -> StateStore:
@@ -277,50 +137,92 @@ def _state_store(directory: str) -> StateStore:
         raise CommandError(f"cannot use state directory {directory}: {exc.strerror}") from None
 
 
-def _open_service(prog: str, specs: list[ExportSpec]) -> TargetService:
-    service = TargetService(specs)
-    try:
-        service.open()
-    except OSError as exc:
-        for spec in specs:
-            close = getattr(spec.export.backend, "close", None)
-            if close:
-                close()
-        raise CommandError(
-            str(exc) if not exc.strerror else f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
-        ) from None
-    return service
+def _start(prog: str, args: argparse.Namespace, extended: bool) -> TargetDaemon:
+    """Check the settings, open every file and socket; CommandError with one line otherwise."""
+    store = _state_store(args.state_dir) if extended and args.state_dir else None
+    config_path = args.config if extended else None
+    if config_path:
+        if args.args:
+            raise CommandError("give either --config or shelf slot netif filename, not both")
+        settings = read_config(config_path)
+    else:
+        positional = args.args if extended else [args.shelf, args.slot, args.netif, args.filename]
+        settings = [_settings_from_args(args, positional, extended)]
+    daemon = TargetDaemon(config_path=config_path, store=store)
+    daemon.apply(settings)
+    return daemon
 
 
-def _run(prog: str, argv: Sequence[str] | None, extended: bool, daemon: bool) -> int:
-    parser = build_parser(prog, extended)
+def _services(daemon: TargetDaemon, args: argparse.Namespace) -> list[Callable[[], None]]:
+    """Bind the control socket and the metrics port (errors now, while they can be said);
+    returns what starts their threads, to call once the process is where it will serve."""
+    starts: list[Callable[[], None]] = []
+    path = getattr(args, "control_socket", None)
+    if path and path != "none":
+        try:
+            daemon.serve_control(path, register_verbs)
+        except CommandError as exc:
+            if path != DEFAULT_SOCKET:
+                raise
+            # Another target may hold the default socket; this one still serves.
+            log.warning("%s; pyaoe ctl cannot reach this target (give --control-socket PATH)", exc)
+    if getattr(args, "metrics", None):
+        from pyaoe.service.metrics import MetricsServer
+        from pyaoe.service.target_metrics import TargetCollector
+
+        metrics = MetricsServer(args.metrics, HANDLED_SIGNALS)
+        metrics.add(TargetCollector(daemon))
+        starts.append(metrics.start)
+        daemon.on_stop.append(metrics.close)
+    return starts
+
+
+def _run(prog: str, argv: Sequence[str] | None, extended: bool, daemon_mode: bool) -> int:
+    parser = build_parser(prog, extended, daemon_mode)
     args = parser.parse_args(argv)
+    daemon: TargetDaemon | None = None
+    pidfile = Pidfile(args.pidfile) if getattr(args, "pidfile", None) else None
     try:
-        store = _state_store(args.state_dir) if extended and args.state_dir else None
-        if extended and args.config:
-            if args.args:
-                raise CommandError("give either --config or shelf slot netif filename, not both")
-            specs = _specs_from_toml(args.config, store)
-        else:
-            positional = args.args if extended else [args.shelf, args.slot, args.netif, args.filename]
-            specs = _specs_from_args(args, positional, extended, store)
-        service = _open_service(prog, specs)
+        daemon = _start(prog, args, extended)
+        starts = _services(daemon, args)
+        for start in starts:
+            start()
     except CommandError as exc:
+        if daemon is not None:
+            daemon.close()
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.code
     # The daemon forks first, so that the pid in its startup line is the one serving.
-    ready = _daemonize() if daemon else None
-    lines = [_startup_line(spec.export) for spec in specs]
-    for line in lines:
-        print(line, flush=True)
-    if ready is not None:
-        setup_logging(syslog_ident=prog)
-        _detach(ready)
+    ready = _daemonize() if daemon_mode else None
+    if pidfile is not None:
+        try:
+            pidfile.write()
+        except OSError as exc:
+            print(f"{prog}: cannot write pidfile {pidfile.path}: {exc.strerror}", file=sys.stderr)
+            daemon.close()
+            return 1
+    lines = [_startup_line(export) for export in daemon.exports.values()]
+    if ready is None:
+        setup_logging(
+            verbose=getattr(args, "verbose", False),
+            syslog_ident=prog if getattr(args, "syslog", False) else None,
+        )
+
+    def started() -> None:
+        # Said once SIGTERM is handled: whoever acts on the startup line stops a clean target.
         for line in lines:
-            log.info("%s", line)
-    else:
-        setup_logging(verbose=getattr(args, "verbose", False))
-    service.run()
+            print(line, flush=True)
+        if ready is not None:
+            setup_logging(syslog_ident=prog, detaching=True)
+            _detach(ready)
+            for line in lines:
+                log.info("%s", line)
+
+    try:
+        daemon.run(on_ready=started)
+    finally:
+        if pidfile is not None:
+            pidfile.remove()
     return 0
 
 
@@ -362,17 +264,33 @@ def _detach(ready: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`vblade`: one export, vblade 25's options."""
-    return _run("vblade", argv, extended=False, daemon=False)
+    return _run("vblade", argv, extended=False, daemon_mode=False)
 
 
 def main_daemon(argv: Sequence[str] | None = None) -> int:
     """`vbladed`: vblade in the background, logging to syslog."""
-    return _run("vbladed", argv, extended=False, daemon=True)
+    return _run("vbladed", argv, extended=False, daemon_mode=True)
 
 
 def main_target(argv: Sequence[str] | None = None, prog: str = "pyaoe target") -> int:
     """`pyaoe target`: vblade's options plus several interfaces, --admin, and --config FILE."""
-    return _run(prog, argv, extended=True, daemon=False)
+    return _run(prog, argv, extended=True, daemon_mode=False)
+
+
+def vblade_parser() -> OneLineParser:
+    return build_parser("vblade")
+
+
+def vbladed_parser() -> OneLineParser:
+    return build_parser("vbladed", daemon=True)
+
+
+def target_parser() -> OneLineParser:
+    return build_parser("pyaoe target", extended=True)
+
+
+#: The parser of each command this module runs (for the manual pages).
+PARSERS = {"main": vblade_parser, "main_daemon": vbladed_parser, "main_target": target_parser}
 
 
 if __name__ == "__main__":

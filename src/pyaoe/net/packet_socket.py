@@ -17,7 +17,7 @@ from pyaoe.net.bpf import BpfInsn, attach_filter
 from pyaoe.net.interfaces import interface_info, interface_mtu
 from pyaoe.protocol.constants import ETH_P_AOE
 
-__all__ = ["PacketSocket"]
+__all__ = ["PacketSocket", "set_buffers"]
 
 # <asm-generic/socket.h>: like SO_RCVBUF/SO_SNDBUF, but root may pass net.core.*mem_max.
 _SO_SNDBUFFORCE = 32
@@ -55,10 +55,7 @@ class PacketSocket:
             info = interface_info(ifname, sock.fileno())
             if bpf_program is not None:
                 attach_filter(sock, bpf_program)
-            if rcvbuf is not None:
-                _set_buffer(sock, _SO_RCVBUFFORCE, socket.SO_RCVBUF, rcvbuf)
-            if sndbuf is not None:
-                _set_buffer(sock, _SO_SNDBUFFORCE, socket.SO_SNDBUF, sndbuf)
+            set_buffers(sock, rcvbuf, sndbuf)
             # Without this the kernel hands the socket a copy of every frame it sends, for the
             # filter to throw away: a clone and a filter run per frame (Linux 4.20+).
             with contextlib.suppress(OSError):
@@ -120,6 +117,16 @@ class PacketSocket:
 
     def __repr__(self) -> str:
         return f"PacketSocket({self.ifname!r}, index={self.index}, mac={self.mac.hex(':')}, mtu={self.mtu})"
+
+
+def set_buffers(sock: socket.socket, rcvbuf: int | None, sndbuf: int | None = -1) -> None:
+    """Size a socket's receive and send buffers (None: leave it; ``sndbuf`` -1: as ``rcvbuf``)."""
+    if sndbuf == -1:
+        sndbuf = rcvbuf
+    if rcvbuf is not None:
+        _set_buffer(sock, _SO_RCVBUFFORCE, socket.SO_RCVBUF, rcvbuf)
+    if sndbuf is not None:
+        _set_buffer(sock, _SO_SNDBUFFORCE, socket.SO_SNDBUF, sndbuf)
 
 
 def _set_buffer(sock: socket.socket, force_opt: int, opt: int, size: int) -> None:

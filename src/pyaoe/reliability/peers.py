@@ -36,7 +36,8 @@ __all__ = [
 
 #: pyaoe's target with vblade's command line, and the many-export `pyaoe target`.
 VBLADE_COMMAND = (sys.executable, "-m", "pyaoe.cli.vblade")
-TARGET_COMMAND = (sys.executable, "-m", "pyaoe", "target")
+#: No control socket: a soak's targets must not take the one a real installation uses.
+TARGET_COMMAND = (sys.executable, "-m", "pyaoe", "target", "--control-socket", "none")
 _STARTUP = re.compile(r"^pid (\d+): e(\d+)\.(\d+), (\d+) sectors (O_RDWR|O_RDONLY)$")
 
 #: Drop on the way in, duplicate on the way out (netem is not in every kernel): the mark keeps

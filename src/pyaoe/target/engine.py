@@ -7,7 +7,7 @@ version check and dispatch by command; announcements() for start-up. No sockets,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from pyaoe.errors import FrameError
 from pyaoe.protocol import (
@@ -20,7 +20,9 @@ from pyaoe.protocol import (
     CONFIG_HLEN,
     ETH_HLEN,
     MASK_HLEN,
+    READ_COMMANDS,
     RESERVE_HLEN,
+    WRITE_COMMANDS,
     AoeError,
     AtaArg,
     AtaCommand,
@@ -106,14 +108,16 @@ class TargetEngine:
         ]
 
     # -- frames --------------------------------------------------------------------------------
-    def announcements(self) -> list[bytes]:
-        """Unsolicited Query Config responses announcing every export.
+    def announcements(self, only: Collection[Export] | None = None) -> list[bytes]:
+        """Unsolicited Query Config responses announcing every export (or those in ``only``).
 
         Broadcast, or one unicast copy to each MAC of a non-empty mask list, as vblade does;
         unlike vblade's, they carry version 1.
         """
         frames = []
         for export in self._exports.values():
+            if only is not None and export not in only:
+                continue
             arg = config_reply(export, ConfigCommand.READ, self.max_sectors)
             destinations = export.state.mask_list or [BROADCAST_MAC]
             for dst in destinations:
@@ -160,6 +164,7 @@ class TargetEngine:
             try:
                 reply = self._answer(export, header, arg, arg_error, frame)
             except Exception:  # the serving loop must survive anything one frame does
+                export.counters.failures += 1
                 log.exception("%s: failed to answer a frame: %s", export.config.name, bytes(frame[:36]).hex())
                 reply = None
             if reply is not None:
@@ -194,25 +199,34 @@ class TargetEngine:
         if isinstance(arg, AtaArg):
             return self._answer_ata(export, header, arg, frame)
         if isinstance(arg, ConfigArg):
+            counters.config_queries += 1
             answer = answer_config(export, arg, self.max_sectors)
             if answer is None:
                 return None
             return self._reply(export, header, answer[0], answer[1])
         if isinstance(arg, MaskArg):
+            counters.mask_requests += 1
             return self._reply(export, header, *answer_mask(export, arg, header.src))
         if isinstance(arg, ReserveArg):
+            counters.reserve_requests += 1
             return self._reply(export, header, *answer_reserve(export, arg, header.src))
         # Unknown and vendor commands: echo the argument with error 1, as vblade does.
+        counters.unknown_commands += 1
         return self._error(export, header, AoeError.UNRECOGNIZED_COMMAND, frame)
 
     def _answer_ata(
         self, export: Export, header: Header, arg: AtaArg, frame: bytes | bytearray | memoryview
     ) -> bytes:
         state = export.state
+        command = arg.cmd_status
+        if command == AtaCommand.IDENTIFY_DEVICE:
+            export.counters.identifies += 1
+        elif command not in _COUNTED_BY_ATA:
+            export.counters.other_ata += 1
         if (
             state.reserve_list
             and header.src not in state.reserve_list
-            and arg.cmd_status != AtaCommand.IDENTIFY_DEVICE
+            and command != AtaCommand.IDENTIFY_DEVICE
         ):
             return self._error(export, header, AoeError.TARGET_RESERVED, frame)
         result = execute_ata(export, arg, self.max_sectors, header.is_broadcast)
@@ -259,6 +273,8 @@ class TargetEngine:
         return pad_frame(buf)
 
 
+#: ATA commands execute_ata counts itself (reads, writes, flushes).
+_COUNTED_BY_ATA = READ_COMMANDS | WRITE_COMMANDS | {AtaCommand.FLUSH_CACHE, AtaCommand.FLUSH_CACHE_EXT}
 #: What a listed administrator (ExportConfig.admin_macs) may always send, even from outside the
 #: mask list: an administrator who masks the target to its clients must keep managing it.
 _ADMIN_COMMANDS = frozenset((Command.MAC_MASK_LIST, Command.RESERVE_RELEASE))

@@ -86,10 +86,22 @@ class ExportCounters:
     sectors_read: int = 0
     sectors_written: int = 0
     flushes: int = 0
+    #: Other requests the general path answered, by kind.
+    identifies: int = 0
+    other_ata: int = 0
+    config_queries: int = 0
+    mask_requests: int = 0
+    reserve_requests: int = 0
+    unknown_commands: int = 0
+    #: Errors by kind: answered with the AoE error flag, with an ATA error status, storage
+    #: failures (also ATA errors on the wire), frames dropped (mask list, undecodable).
     aoe_errors: int = 0
     ata_errors: int = 0
     io_errors: int = 0
     dropped: int = 0
+    #: Frames the engine failed to answer because its own code raised (a bug): the serving loop
+    #: survives them, but each is counted here, and the fuzzers fail when this moves.
+    failures: int = 0
 
 
 class Export:

@@ -6,38 +6,39 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pyaoe.cli.vblade import make_export_spec
 from pyaoe.service.state import StateStore
+from pyaoe.service.target_config import ExportSettings, open_export
+from pyaoe.target import Export
 
 A = bytes.fromhex("020000000001")
 B = bytes.fromhex("020000000002")
 
 
-def _spec(tmp_path: Path, store: StateStore, **kw: object):  # type: ignore[no-untyped-def]
+def _export(tmp_path: Path, store: StateStore, **kw: object) -> Export:
     disk = tmp_path / "disk.img"
     if not disk.exists():
         disk.write_bytes(bytes(1 << 16))
-    return make_export_spec(shelf=1, slot=2, netifs=["lo"], filename=str(disk), store=store, **kw)  # type: ignore[arg-type]
+    return open_export(ExportSettings.build(shelf=1, slot=2, netifs=["lo"], file=str(disk), **kw), store)  # type: ignore[arg-type]
 
 
 def test_state_saved_on_change_is_restored(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
-    export = _spec(tmp_path, store).export
+    export = _export(tmp_path, store)
     export.state.config_string = b"hello"
     export.state.mask_list.append(A)
     export.state_changed()
-    restored = _spec(tmp_path, store).export.state
+    restored = _export(tmp_path, store).state
     assert restored.config_string == b"hello"
     assert restored.mask_list == [A]
 
 
 def test_command_line_mask_and_string_win_over_saved_state(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
-    export = _spec(tmp_path, store).export
+    export = _export(tmp_path, store)
     export.state.mask_list.append(A)
     export.state.reserve_list.append(A)
     export.state_changed()
-    state = _spec(tmp_path, store, masks=[B.hex(":")], config_string="new").export.state
+    state = _export(tmp_path, store, masks=[B.hex(":")], config_string="new").state
     assert state.mask_list == [B]
     assert state.config_string == b"new"
     assert state.reserve_list == [A]  # nothing on the command line says otherwise
