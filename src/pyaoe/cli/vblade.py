@@ -18,7 +18,7 @@ from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_loggi
 from pyaoe.protocol import MAX_CONFIG_STRING, MAX_SHELF, MAX_SLOT, parse_mac
 from pyaoe.service.state import StateStore
 from pyaoe.service.target import ExportSpec, TargetService
-from pyaoe.storage.file import FileBackend
+from pyaoe.storage import open_backend
 from pyaoe.target import DEFAULT_BUFCNT, Export, ExportConfig, ExportState
 
 __all__ = ["main", "main_daemon", "main_target", "build_parser"]
@@ -132,7 +132,7 @@ def make_export_spec(
     if not netifs:
         raise CommandError("no network interface given")
     try:
-        backend = FileBackend(
+        backend = open_backend(
             filename, offset=offset_n, length=length_n, readonly=readonly, direct=direct, sync=sync
         )
     except FileNotFoundError:
