@@ -35,6 +35,18 @@ def _soak(argv: Sequence[str]) -> int:
     return soak_main(argv)
 
 
+def _nbd(argv: Sequence[str]) -> int:
+    from pyaoe.cli.nbd import main as nbd_main
+
+    return nbd_main(argv)
+
+
+def _copy(argv: Sequence[str]) -> int:
+    from pyaoe.cli.copy import main as copy_main
+
+    return copy_main(argv)
+
+
 def _demo(argv: Sequence[str]) -> int:
     from pyaoe.demo import main as demo_main
 
@@ -44,6 +56,8 @@ def _demo(argv: Sequence[str]) -> int:
 _COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "target": (_target, "export files or block devices (vblade's job, several exports at once)"),
     "initiator": (_initiator, "the AoE initiator: devices and the driver's files in a FUSE tree (root)"),
+    "nbd": (_nbd, "serve every AoE device as an NBD export (QEMU, qemu-img, nbdcopy) (root)"),
+    "copy": (_copy, "copy an image between files, block devices, AoE devices and NBD exports"),
     "bench": (_bench, "benchmark pyaoe against Debian's vblade in network namespaces (root)"),
     "soak": (_soak, "faults and load with a ledger of acknowledged writes: nothing may be lost (root)"),
     "demo": (_demo, "build a small SAN in network namespaces and show pyaoe working (root)"),

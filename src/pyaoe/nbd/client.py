@@ -41,7 +41,7 @@ from pyaoe.protocol.nbd.wire import (
     errno_name,
 )
 
-__all__ = ["NbdConnection", "NbdRequestError", "Op", "DEFAULT_TIMEOUT"]
+__all__ = ["NbdConnection", "NbdRequestError", "Op", "DEFAULT_TIMEOUT", "chunks", "request_error"]
 
 #: Seconds a connect, or a wait for a reply, may take before the connection counts as dead.
 DEFAULT_TIMEOUT = 10.0
@@ -153,15 +153,19 @@ class NbdConnection:
         return GoReply(size=size, flags=TransmissionFlag(flags))
 
     # -- transmission -----------------------------------------------------------------------------
-    def send(self, op: Op) -> int:
-        """Send one request (with its data for WRITE); returns its handle for receive()."""
+    def register(self, op: Op) -> int:
+        """A handle for ``op``, its read buffers known to receive() from now on."""
         handle = next(self._handles)
-        length = op.size
-        header = REQUEST.pack(REQUEST_MAGIC, op.flags, op.type, handle, op.offset, length)
         if op.type == Cmd.READ:
             self._reads[handle] = op.buffers
-            self._sendmsg([header])
-        elif op.type == Cmd.WRITE:
+        return handle
+
+    def send(self, op: Op, handle: int | None = None) -> int:
+        """Send one request (with its data for WRITE); returns its handle for receive()."""
+        if handle is None:
+            handle = self.register(op)
+        header = REQUEST.pack(REQUEST_MAGIC, op.flags, op.type, handle, op.offset, op.size)
+        if op.type == Cmd.WRITE:
             self._sendmsg([header, *op.buffers])
         else:
             self._sendmsg([header])
@@ -190,11 +194,7 @@ class NbdConnection:
         """run(), raising NbdRequestError for the first request that failed."""
         for op, error in zip(ops, self.run(ops), strict=True):
             if error:
-                # The protocol's error values are Linux's errno values.
-                raise NbdRequestError(
-                    error,
-                    f"NBD {op.type.name} of {op.size} bytes at {op.offset}: {errno_name(error)}",
-                )
+                raise request_error(op, error)
 
     def close(self) -> None:
         """Say NBD_CMD_DISC (when the socket still works) and close."""
@@ -228,6 +228,14 @@ class NbdConnection:
         buf = bytearray(n)
         self._recv_into([memoryview(buf)])
         return bytes(buf)
+
+
+def request_error(op: Op, error: int) -> NbdRequestError:
+    """The exception for a request the server failed (the protocol's error values are Linux's
+    errno values)."""
+    return NbdRequestError(
+        error, f"NBD {op.type.name} of {op.size} bytes at {op.offset}: {errno_name(error)}"
+    )
 
 
 def _said(message: str) -> str:
