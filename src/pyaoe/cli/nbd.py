@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pyaoe import AsyncInitiator, InitiatorConfig
 from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_logging
 from pyaoe.initiator import DeviceDown, DeviceUp, InitiatorEvent
+from pyaoe.initiator.options import DEFAULT_DEADSECS
 from pyaoe.nbd.gateway import AoeExports
 from pyaoe.nbd.server import NbdServer, warn_if_exposed
 from pyaoe.protocol.nbd.wire import DEFAULT_PORT
@@ -43,6 +44,12 @@ def build_parser() -> OneLineParser:
         "--listen",
         metavar="[HOST:]PORT",
         help=f"listen on TCP (default host: loopback; port {DEFAULT_PORT} is NBD's)",
+    )
+    parser.add_argument(
+        "--deadsecs",
+        type=float,
+        default=DEFAULT_DEADSECS,
+        help=f"seconds without answers before a device is down (default {DEFAULT_DEADSECS:g})",
     )
     parser.add_argument("-r", "--read-only", action="store_true", help="offer every export read-only")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every connection and failure")
@@ -144,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.socket:
             _claim_socket_path(a.socket)
         try:
-            config = InitiatorConfig(iflist=tuple(a.iflist.replace(",", " ").split()))
+            config = InitiatorConfig(iflist=tuple(a.iflist.replace(",", " ").split()), deadsecs=a.deadsecs)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         return asyncio.run(_serve(_Plan(a.socket, listen, a.read_only), config))

@@ -141,13 +141,13 @@ class NbdServer:
         try:
             disk = await self._handshake(reader, writer, peer)
             if disk is not None:
-                log.info("%s: serving %s (%d bytes)", peer, disk.info.name, disk.info.size)
+                log.debug("%s: serving %s (%d bytes)", peer, disk.info.name, disk.info.size)
                 await _Transmission(self, disk, reader, writer, peer).run()
         except NbdProtocolError as exc:
             self.counters.protocol_errors += 1
             log.warning("%s: %s; closing the connection", peer, exc)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            log.info("%s: connection ended (%s)", peer, exc.__class__.__name__)
+            log.debug("%s: connection ended (%s)", peer, exc.__class__.__name__)
         finally:
             self._connections.discard(task)
             writer.close()
@@ -215,7 +215,7 @@ class _Transmission:
             while True:
                 request = decode_request(await self.reader.readexactly(REQUEST.size))
                 if request.type == Cmd.DISC:
-                    log.info("%s: disconnect", self.peer)
+                    log.debug("%s: disconnect", self.peer)
                     break
                 data = b""
                 if request.type == Cmd.WRITE:
@@ -275,7 +275,7 @@ class _Transmission:
         kind = request.type
         if kind not in (Cmd.READ, Cmd.WRITE, Cmd.FLUSH, Cmd.WRITE_ZEROES):
             return NbdError.EINVAL
-        if request.flags & ~(CmdFlag.FUA | CmdFlag.NO_HOLE):
+        if request.flags & ~int(CmdFlag.FUA | CmdFlag.NO_HOLE):
             return NbdError.EINVAL
         if kind == Cmd.FLUSH:
             return NbdError.OK

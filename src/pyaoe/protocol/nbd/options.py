@@ -101,7 +101,7 @@ def decode_client_flags(data: bytes) -> ClientFlag:
     """The client's 32-bit flags; NbdProtocolError for flags we do not know (the spec says
     to drop such a client) or for a client that is not fixed newstyle."""
     (value,) = _U32.unpack(data)
-    known = ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES
+    known = int(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES)  # ~ of a flag stays inside it
     if value & ~known:
         raise NbdProtocolError(f"unknown client flags 0x{value:08x}")
     if not value & ClientFlag.FIXED_NEWSTYLE:
