@@ -201,8 +201,9 @@ def _process(
 def qemu_nbd(
     lab: Lab, socket: Path, image: Path, fmt: str = "raw", export: str = "disk", *options: str
 ) -> contextlib.AbstractContextManager[NbdProcess]:
-    """qemu-nbd serving ``image`` on a unix socket, several clients allowed (-e 8)."""
-    argv = ["qemu-nbd", "-f", fmt, "-k", str(socket), "-x", export, "-e", "8", *options, str(image)]
+    """qemu-nbd serving ``image`` on a unix socket, several clients allowed (-e 8), persistent (-t:
+    without it qemu-nbd exits when its first client leaves)."""
+    argv = ["qemu-nbd", "-t", "-f", fmt, "-k", str(socket), "-x", export, "-e", "8", *options, str(image)]
     return _process(lab, None, argv, socket, export)
 
 
@@ -213,9 +214,20 @@ def nbdkit(
     return _process(lab, None, ["nbdkit", "-f", "-U", str(socket), plugin, *args], socket, export)
 
 
-def pyaoe_nbd(lab: Lab, iflist: str, socket: Path, *options: str) -> contextlib.AbstractContextManager[NbdProcess]:
+def pyaoe_nbd(
+    lab: Lab, iflist: str, socket: Path, *options: str
+) -> contextlib.AbstractContextManager[NbdProcess]:
     """`pyaoe nbd` in the root namespace, once it says it serves."""
-    env_argv = [sys.executable, "-m", "pyaoe", "nbd", "--iflist", iflist, "--socket", str(socket), "-v", *options]
+    env_argv = [
+        sys.executable,
+        "-m",
+        "pyaoe",
+        "nbd",
+        "--iflist",
+        iflist,
+        "--socket",
+        str(socket),
+        "-v",
+        *options,
+    ]
     return _process(lab, None, env_argv, socket, "", wait="serving AoE devices")
-
-

@@ -30,7 +30,9 @@ from pyaoe.protocol.nbd.wire import (
     nbd_error,
 )
 
-EXPORT = ExportInfo("e1.2", 1 << 20, TransmissionFlag.HAS_FLAGS | TransmissionFlag.SEND_FLUSH, 512, 4096, 1 << 25)
+EXPORT = ExportInfo(
+    "e1.2", 1 << 20, TransmissionFlag.HAS_FLAGS | TransmissionFlag.SEND_FLUSH, 512, 4096, 1 << 25
+)
 
 
 @given(
@@ -47,7 +49,7 @@ def test_request_round_trip(flags: int, kind: int, handle: int, offset: int, len
 
 def test_request_layout_by_hand() -> None:
     data = encode_request(Request(1, Cmd.WRITE, 0x0102030405060708, 4096, 512))
-    assert data == bytes.fromhex("25609513" "0001" "0001" "0102030405060708" "0000000000001000" "00000200")
+    assert data == bytes.fromhex("25609513000100010102030405060708000000000000100000000200")
 
 
 def test_bad_request_magic_is_a_protocol_error() -> None:
@@ -57,7 +59,7 @@ def test_bad_request_magic_is_a_protocol_error() -> None:
 
 def test_simple_reply() -> None:
     data = encode_simple_reply(NbdError.EIO, 7)
-    assert data == bytes.fromhex("67446698" "00000005" "0000000000000007")
+    assert data == bytes.fromhex("67446698000000050000000000000007")
     reply = decode_simple_reply(data)
     assert (reply.error, reply.handle) == (5, 7)
     with pytest.raises(NbdProtocolError):
