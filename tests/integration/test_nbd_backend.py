@@ -107,17 +107,17 @@ def test_nbd_errors_become_ata_errors_and_the_target_goes_on(
     sock = tmp_path / "k.sock"
     filters = ["--filter=error", "memory", "size=4M"]
     errors = ["error-pwrite=EIO", "error-pwrite-rate=100%", f"error-file={trigger}"]
-    with nbdkit(lab, sock, *filters, *errors) as served:
-        with target(lab, link, [unix_uri(served.socket)]), initiator(link[0]) as ini:
-            ini.write("e1.2", 0, b"a" * 4096)
-            trigger.touch()
-            with pytest.raises(OSError):
-                ini.write("e1.2", 4096, b"b" * 4096)
-            # Reads still work while writes fail, and writes work again once the server does.
-            assert ini.read("e1.2", 0, 4096) == b"a" * 4096
-            trigger.unlink()
-            ini.write("e1.2", 4096, b"c" * 4096)
-            assert ini.read("e1.2", 0, 8192) == b"a" * 4096 + b"c" * 4096
+    uri = unix_uri(sock)
+    with nbdkit(lab, sock, *filters, *errors), target(lab, link, [uri]), initiator(link[0]) as ini:
+        ini.write("e1.2", 0, b"a" * 4096)
+        trigger.touch()
+        with pytest.raises(OSError):
+            ini.write("e1.2", 4096, b"b" * 4096)
+        # Reads still work while writes fail, and writes work again once the server does.
+        assert ini.read("e1.2", 0, 4096) == b"a" * 4096
+        trigger.unlink()
+        ini.write("e1.2", 4096, b"c" * 4096)
+        assert ini.read("e1.2", 0, 8192) == b"a" * 4096 + b"c" * 4096
 
 
 def test_nbd_server_killed_and_restarted_under_load(

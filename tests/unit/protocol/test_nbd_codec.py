@@ -135,7 +135,7 @@ def test_go_names_an_export_and_answers_with_its_facts() -> None:
     replies = _replies(answer.data)
     assert [r[1] for r in replies] == [Reply.INFO, Reply.INFO, Reply.INFO, Reply.ACK]
     client = opt.GoReply()
-    for _option, kind, body in replies[:-1]:
+    for _option, _kind, body in replies[:-1]:
         opt.decode_info(body, client)
     assert (client.size, client.flags) == (1 << 20, EXPORT.flags)
     assert (client.minimum_block, client.preferred_block, client.maximum_block) == (512, 4096, 1 << 25)
