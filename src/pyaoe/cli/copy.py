@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +38,7 @@ def build_parser() -> OneLineParser:
         "--verify", action="store_true", help="read both ends back and compare SHA-256 checksums"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the initiator's warnings")
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for an AoE device or an NBD server"
     )
@@ -66,8 +69,14 @@ def _run(a: argparse.Namespace) -> int:
     dst_spec: str = a.dst
     if _same_file(src_spec, dst_spec):
         raise CommandError(f"{src_spec} and {dst_spec} are the same")
-    if "aoe" in (describe(src_spec), describe(dst_spec)) and os.geteuid() != 0:
-        raise CommandError("AoE ends need root (raw Ethernet sockets)")
+    if "aoe" in (describe(src_spec), describe(dst_spec)):
+        if os.geteuid() != 0:
+            raise CommandError("AoE ends need root (raw Ethernet sockets)")
+        for name in a.iflist.replace(",", " ").split():
+            try:
+                socket.if_nametoindex(name)
+            except OSError:
+                raise CommandError(f"--iflist: there is no interface {name}") from None
     with contextlib.ExitStack() as stack:
         src = _open(src_spec, False, a.iflist, a.timeout)
         stack.callback(src.close)
@@ -116,6 +125,11 @@ def _run(a: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The initiator's warnings (retransmits, a device down) only with -v: a copy reports its
+    # failure itself, in one line.
+    logging.basicConfig(
+        level=logging.WARNING if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
+    )
     try:
         if args.timeout <= 0:
             raise CommandError("--timeout must be positive")

@@ -57,7 +57,8 @@ class FileEndpoint:
             except FileNotFoundError:
                 st = None
             regular = st is None or stat.S_ISREG(st.st_mode)
-            flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT if st is None else 0)
+            # Read and write: --verify reads the destination back.
+            flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if st is None else 0)
             self.fd = os.open(path, flags, 0o644)
             if regular:
                 # Emptied, then grown to the copy's size: every byte not written reads as zero
@@ -101,6 +102,8 @@ class FileEndpoint:
 
     def flush(self) -> None:
         os.fsync(self.fd)
+        # Out of the page cache: a verify after the copy reads what the disk holds.
+        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
