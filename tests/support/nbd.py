@@ -24,6 +24,7 @@ from pyaoe.lab.procs import read_lines
 from pyaoe.nbd.server import BASE_FLAGS, NbdServer
 from pyaoe.protocol.nbd.options import ExportInfo
 from pyaoe.protocol.nbd.wire import TransmissionFlag
+from support.initiator_daemon import wait_for
 
 __all__ = [
     "MemoryDisk",
@@ -131,16 +132,15 @@ def memory_server(path: Path, sizes: dict[str, int], readonly: Sequence[str] = (
 
 def wait_for_nbd(uri: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
     """Return once ``uri`` answers nbdinfo; fail if ``proc`` exits first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done = subprocess.run(["nbdinfo", "--size", uri], capture_output=True, text=True, timeout=timeout)
-        if done.returncode == 0:
-            return
+
+    def answers() -> bool:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"the NBD server exited ({proc.returncode}) before answering {uri}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{uri} did not answer within {timeout} s: {done.stderr.strip()}")
-        time.sleep(0.05)
+        return (
+            subprocess.run(["nbdinfo", "--size", uri], capture_output=True, timeout=timeout).returncode == 0
+        )
+
+    wait_for(answers, timeout, f"{uri} to answer")
 
 
 @dataclass

@@ -97,6 +97,9 @@ class BenchOptions:
     yardstick: bool = True
     #: Try the pyaoe initiator rows (they say "not available" until the initiator exists).
     initiator: bool = True
+    #: The NBD and copy rows (pyaoe.bench.nbd); only_nbd measures nothing else.
+    nbd: bool = True
+    only_nbd: bool = False
     #: CPUs for the target and for the load generator (taskset -c).
     target_cpu: int = 0
     generator_cpu: int = 1

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyaoe.nbd.client import DEFAULT_TIMEOUT, NbdConnection, NbdRequestError, Op, chunks
-from pyaoe.protocol import SECTOR_SIZE
 from pyaoe.protocol.nbd.uri import NbdAddress
 from pyaoe.protocol.nbd.wire import Cmd, CmdFlag
+from pyaoe.storage.window import export_window
 
 __all__ = ["NbdBackend", "RECONNECT_INTERVAL"]
 
@@ -52,27 +52,10 @@ class NbdBackend:
         self._conn: NbdConnection | None = NbdConnection(address, timeout)
         conn = self._conn
         try:
-            total = conn.size // SECTOR_SIZE
-            if offset < 0:
-                raise ValueError(f"offset {offset} is negative")
-            if total == 0:
-                raise ValueError(f"{address} is smaller than one {SECTOR_SIZE}-byte sector")
-            if total <= offset:
-                raise ValueError(f"offset {offset} too large for {total}-sector export {address}")
-            available = total - offset
-            if length is None:
-                length = available
-            elif length < 1:
-                raise ValueError(f"length {length} must be at least 1 sector")
-            elif length > available:
-                raise ValueError(
-                    f"length {length} too big: {address} has {available} sectors after offset {offset}"
-                )
+            self._base, self._size = export_window(conn.size, offset, length, f"export {address}")
         except BaseException:
             conn.close()
             raise
-        self._base = offset * SECTOR_SIZE
-        self._size = length * SECTOR_SIZE
         # A read-only NBD export is a read-only AoE export, as a file opened O_RDONLY would be.
         self._readonly = readonly or conn.readonly
         self.sync = sync
