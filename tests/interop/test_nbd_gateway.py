@@ -117,6 +117,10 @@ def test_nbd_tools_through_pyaoe_nbd(lab: Lab, link: tuple[Link, Link], tmp_path
         assert listed["e1.2p1"]["export-size"] == 16384 * 512
         uri = unix_uri(sock, "e1.2")
         assert run("nbdinfo", "--size", uri).stdout.strip() == str(32 * MiB)
+        assert run("nbdinfo", "--size", unix_uri(sock, "e1.2p1")).stdout.strip() == str(16384 * 512)
+        for missing in ("e1.2p", "e1.2p2", "e9.9", "x"):
+            done = run("nbdinfo", unix_uri(sock, missing), check=False)
+            assert done.returncode != 0 and missing in done.stderr, (missing, done.stderr)
 
         image = tmp_path / "random.img"
         image.write_bytes(os.urandom(32 * MiB))

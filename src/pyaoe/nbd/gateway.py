@@ -8,9 +8,11 @@ EIO; the initiator brings it back and later requests work again.
 from __future__ import annotations
 
 import logging
+import re
 
 from pyaoe import AsyncInitiator
 from pyaoe.fuse.partitions import SECTOR_SIZE, Partition, scan_partitions
+from pyaoe.initiator import DeviceInfo
 from pyaoe.nbd.server import BASE_FLAGS, Disk
 from pyaoe.protocol.nbd.options import ExportInfo
 from pyaoe.protocol.nbd.wire import TransmissionFlag
@@ -19,9 +21,15 @@ __all__ = ["AoeExports", "AoeDisk", "PREFERRED_BLOCK", "MAXIMUM_BLOCK"]
 
 log = logging.getLogger("pyaoe.nbd")
 
+#: eX.Y or eX.YpN, as the FUSE tree names devices and partitions.
+_EXPORT_NAME = re.compile(r"(e\d+\.\d+)(?:p(\d+))?")
 #: What clients should send: whole 4 KiB pages, up to 32 MiB in one request.
 PREFERRED_BLOCK = 4096
 MAXIMUM_BLOCK = 32 << 20
+
+
+def _describe(info: DeviceInfo) -> str:
+    return f"AoE {info.name}, {info.state}"
 
 
 class AoeDisk:
@@ -71,13 +79,16 @@ class AoeExports:
         for info in sorted(await self.initiator.devices(), key=lambda i: (i.address.shelf, i.address.slot)):
             if not info.sectors:
                 continue
-            out.append((info.name, f"AoE {info.name}, {info.state}"))
+            out.append((info.name, _describe(info)))
             for part in await self._partitions(info.name, info.sectors):
                 out.append((f"{info.name}p{part.number}", f"partition {part.number} of {info.name}"))
         return out
 
     async def open_export(self, name: str) -> Disk | None:
-        device, _, number = name.partition("p")
+        match = _EXPORT_NAME.fullmatch(name)
+        if match is None:
+            return None
+        device, number = match.group(1), match.group(2)
         try:
             info = await self.initiator.device_info(device)
         except (OSError, ValueError):
@@ -86,10 +97,11 @@ class AoeExports:
             return None
         if not number:
             return AoeDisk(
-                self.initiator, info.name, 0, self._info(info.name, info.sectors * SECTOR_SIZE, "AoE")
+                self.initiator,
+                info.name,
+                0,
+                self._info(info.name, info.sectors * SECTOR_SIZE, _describe(info)),
             )
-        if not number.isdigit():
-            return None
         for part in await self._partitions(info.name, info.sectors):
             if part.number == int(number):
                 described = self._info(name, part.size, f"partition {part.number} of {info.name}")

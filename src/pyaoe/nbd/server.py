@@ -13,7 +13,7 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from pyaoe.protocol.nbd.options import (
@@ -184,8 +184,6 @@ class NbdServer:
     def _info(self, disk: Disk) -> ExportInfo:
         info = disk.info
         if self.readonly and not info.flags & TransmissionFlag.READ_ONLY:
-            from dataclasses import replace
-
             info = replace(info, flags=info.flags | TransmissionFlag.READ_ONLY)
         return info
 
@@ -242,7 +240,7 @@ class _Transmission:
     async def _serve(self, request: Request, data: bytes) -> None:
         counters = self.server.counters
         counters.requests += 1
-        name = Cmd(request.type).name if request.type in Cmd._value2member_map_ else str(request.type)
+        name = _command_name(request.type)
         counters.by_command[name] = counters.by_command.get(name, 0) + 1
         payload: bytes | bytearray | memoryview = b""
         try:
@@ -305,6 +303,13 @@ class _Transmission:
         if kind == Cmd.FLUSH or request.flags & CmdFlag.FUA:
             await disk.flush()
         return b""
+
+
+def _command_name(kind: int) -> str:
+    try:
+        return Cmd(kind).name
+    except ValueError:
+        return f"command {kind}"
 
 
 def _peer_name(writer: asyncio.StreamWriter) -> str:
