@@ -1,7 +1,7 @@
 """pyaoe.bench.nbd: the NBD and copy rows of `pyaoe bench`, each a pair measured in alternating rounds:
 
-- nbd-target/seq-read, seq-write: pyaoe's target on an NBD URI (qemu-nbd serving the backing
-  file) against the same target on the file itself, both under aoeload (goal: >= 0.5x);
+- nbd-target/seq-read, seq-write, rand-read-qd32: pyaoe's target on an NBD URI (qemu-nbd
+  serving the backing file) against the same target on the file itself, both under aoeload (goal: >= 0.5x);
 - nbd-gateway/nbdcopy-read: nbdcopy reading an AoE device through `pyaoe nbd` against the
   initiator library's API reading it (1 MiB, 16 in flight) (goal: >= 0.8x);
 - copy/file-to-aoe: `pyaoe copy FILE aoe:eX.Y` against the API's sequential write (goal: >= 0.9x).
@@ -25,7 +25,7 @@ from typing import Any
 from pyaoe.bench import initiator as ini
 from pyaoe.bench.load import LoadError, aoeload_argv, parse_aoeload, run_generator
 from pyaoe.bench.peers import VBLADE, PeerError, RunningTarget, start_target, target_argv
-from pyaoe.bench.plan import BenchOptions, Workload
+from pyaoe.bench.plan import BenchOptions, Workload, workloads_named
 from pyaoe.bench.runner import make_backing_file
 from pyaoe.bench.tools import BenchTools
 from pyaoe.lab.netns import Lab, Link
@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 NBD_ROWS: tuple[tuple[str, str, str, float], ...] = (
     ("nbd-target/seq-read", "pyaoe target on nbd+unix:// (qemu-nbd, raw)", "pyaoe target on the file", 0.5),
     ("nbd-target/seq-write", "pyaoe target on nbd+unix:// (qemu-nbd, raw)", "pyaoe target on the file", 0.5),
+    (
+        "nbd-target/rand-read-qd32",
+        "pyaoe target on nbd+unix:// (qemu-nbd, raw)",
+        "pyaoe target on the file",
+        0.5,
+    ),
     ("nbd-gateway/nbdcopy-read", "nbdcopy through pyaoe nbd", "initiator API, 1 MiB x 16", 0.8),
     ("copy/file-to-aoe", "pyaoe copy FILE aoe:eX.Y", "initiator API seq write, 1 MiB x 8", 0.9),
 )
@@ -162,9 +168,8 @@ def _target_rows(bench: _Bench, rows: dict[str, NbdRow]) -> None:
     )  # fmt: skip
     _wait_nbd(f"nbd+unix:///disk?socket={sock}", qemu)
     sources = {"nbd": f"nbd+unix:///disk?socket={sock}", "file": str(bench.backing)}
-    for name in ("seq-read", "seq-write"):
-        row = rows[f"nbd-target/{name}"]
-        workload = Workload(name, name.split("-")[1], "seq", 0, 16)
+    for workload in workloads_named(["seq-read", "seq-write", "rand-read-qd32"]):
+        row = rows[f"nbd-target/{workload.name}"]
 
         def one(source: str, workload: Workload = workload) -> float:
             target = bench.target("pyaoe", sources[source])

@@ -33,14 +33,23 @@ def build_parser() -> OneLineParser:
         "flight. A regular-file destination is left sparse where the source reads zeroes; a device "
         "gets the zeroes written. AoE ends need root.",
     )
-    parser.add_argument("--iflist", default="", help="interfaces for AoE ends (default: all up Ethernet)")
+    parser.add_argument(
+        "--iflist",
+        metavar="IF[,IF...]",
+        default="",
+        help="interfaces for AoE ends (default: all up Ethernet)",
+    )
     parser.add_argument(
         "--verify", action="store_true", help="read both ends back and compare SHA-256 checksums"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the initiator's warnings")
     parser.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait for an AoE device or an NBD server"
+        "--timeout",
+        metavar="S",
+        type=float,
+        default=10.0,
+        help="seconds to wait for an AoE device or an NBD server",
     )
     parser.add_argument("src", metavar="SRC")
     parser.add_argument("dst", metavar="DST")

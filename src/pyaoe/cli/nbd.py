@@ -37,7 +37,9 @@ def build_parser() -> OneLineParser:
         "named eX.Y (partitions as eX.YpN), for QEMU, qemu-img, nbdcopy, nbdinfo or nbd-client. "
         "Needs root (raw Ethernet sockets).",
     )
-    parser.add_argument("--iflist", default="", help="interfaces to use (default: all up Ethernet ones)")
+    parser.add_argument(
+        "--iflist", metavar="IF[,IF...]", default="", help="interfaces to use (default: all up Ethernet ones)"
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", metavar="PATH", help="listen on this unix socket")
     where.add_argument(
@@ -47,6 +49,7 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument(
         "--deadsecs",
+        metavar="S",
         type=float,
         default=DEFAULT_DEADSECS,
         help=f"seconds without answers before a device is down (default {DEFAULT_DEADSECS:g})",
