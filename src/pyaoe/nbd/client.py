@@ -78,6 +78,7 @@ class NbdConnection:
         self.timeout = timeout
         self._handles = itertools.count(1)
         self._reads: dict[int, Sequence[memoryview]] = {}
+        self._finished: dict[int, int] = {}
         self._header = bytearray(SIMPLE_REPLY.size)
         self.sock = _connect(address, timeout)
         try:
@@ -181,14 +182,19 @@ class NbdConnection:
             self._recv_into(buffers)
         return reply.handle, reply.error
 
+    def wait(self, handles: Sequence[int]) -> list[int]:
+        """The NBD errors of requests ``handles`` (0: done), in order, once each has its reply;
+        replies to other requests that come meanwhile are kept for their own wait()."""
+        finished = self._finished
+        for handle in handles:
+            while handle not in finished:
+                other, error = self.receive()
+                finished[other] = error
+        return [finished.pop(h) for h in handles]
+
     def run(self, ops: Sequence[Op]) -> list[int]:
         """Send ``ops`` back to back, then wait for every reply; their NBD errors, in order."""
-        handles = [self.send(op) for op in ops]
-        errors: dict[int, int] = {}
-        while len(errors) < len(handles):
-            handle, error = self.receive()
-            errors[handle] = error
-        return [errors[h] for h in handles]
+        return self.wait([self.send(op) for op in ops])
 
     def check(self, ops: Sequence[Op]) -> None:
         """run(), raising NbdRequestError for the first request that failed."""

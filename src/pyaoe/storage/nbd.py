@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pyaoe.nbd.client import DEFAULT_TIMEOUT, NbdConnection, NbdRequestError, Op, chunks
 from pyaoe.protocol.nbd.uri import NbdAddress
 from pyaoe.protocol.nbd.wire import Cmd, CmdFlag
+from pyaoe.storage.readahead import ReadAhead
 from pyaoe.storage.window import export_window
 
 __all__ = ["NbdBackend", "RECONNECT_INTERVAL"]
@@ -59,6 +60,7 @@ class NbdBackend:
         # A read-only NBD export is a read-only AoE export, as a file opened O_RDONLY would be.
         self._readonly = readonly or conn.readonly
         self.sync = sync
+        self._ahead = ReadAhead(self._base + self._size, clock)
         self._retry_at = 0.0
         #: Connections lost and made again (what a test or a log looks at).
         self.disconnects = 0
@@ -84,23 +86,43 @@ class NbdBackend:
         return self.writev((data,), offset)
 
     def readv(self, buffers: Sequence[memoryview], offset: int) -> int:
-        return self._transfer(Cmd.READ, buffers, offset, CmdFlag(0))
+        length = self._check(buffers, offset)
+        conn = self._connection()
+        where = self._base + offset
+        ahead = self._ahead
+
+        def read() -> None:
+            if not ahead.read(conn, buffers, where, length):
+                conn.check(self._ops(conn, Cmd.READ, buffers, offset, CmdFlag(0)))
+            ahead.advance(conn, where, length)
+
+        self._guard(conn, read)
+        return length
 
     def writev(self, buffers: Sequence[memoryview], offset: int) -> int:
         if self._readonly:
             raise PermissionError(errno.EPERM, "export is read-only")
+        length = self._check(buffers, offset)
         conn = self._connection()
         # -s: acknowledged means stable, as O_SYNC does for a file.
         flags = CmdFlag.FUA if self.sync and conn.can_fua else CmdFlag(0)
-        done = self._transfer(Cmd.WRITE, buffers, offset, flags)
-        if self.sync and not flags:
-            self.flush()
-        return done
+        ops = self._ops(conn, Cmd.WRITE, buffers, offset, flags)
+
+        def write() -> None:
+            # Nothing read ahead may cross a write: its replies first, then the write.
+            self._ahead.drop(conn)
+            conn.check(ops)
+            if self.sync and not flags and conn.can_flush:
+                # After the write's reply: a flush covers only writes already answered.
+                conn.check([Op(Cmd.FLUSH)])
+
+        self._guard(conn, write)
+        return length
 
     def flush(self) -> None:
         conn = self._connection()
         if conn.can_flush:
-            self._run(conn, [Op(Cmd.FLUSH)])
+            self._guard(conn, lambda: conn.check([Op(Cmd.FLUSH)]))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -108,23 +130,26 @@ class NbdBackend:
             self._conn = None
 
     # -- connection -----------------------------------------------------------------------------
-    def _transfer(self, kind: Cmd, buffers: Sequence[memoryview], offset: int, flags: CmdFlag) -> int:
+    def _check(self, buffers: Sequence[memoryview], offset: int) -> int:
         length = sum(len(b) for b in buffers)
         if offset < 0 or offset + length > self._size:
             raise OSError(
                 errno.EINVAL, f"{length} bytes at {offset} fall outside the {self._size}-byte export"
             )
-        conn = self._connection()
-        ops = [
+        return length
+
+    def _ops(
+        self, conn: NbdConnection, kind: Cmd, buffers: Sequence[memoryview], offset: int, flags: CmdFlag
+    ) -> list[Op]:
+        return [
             Op(kind, self._base + start, piece, flags)
             for start, piece in chunks(offset, buffers, conn.maximum_block)
         ]
-        self._run(conn, ops)
-        return length
 
-    def _run(self, conn: NbdConnection, ops: list[Op]) -> None:
+    def _guard(self, conn: NbdConnection, work: Callable[[], None]) -> None:
+        """Run ``work`` on ``conn``; a broken connection becomes EIO and a reconnect later."""
         try:
-            conn.check(ops)
+            work()
         except NbdRequestError:
             raise  # the server said no: the connection is fine
         except OSError as exc:
@@ -139,6 +164,7 @@ class NbdBackend:
         self.disconnects += 1
         conn.sock.close()
         self._conn = None
+        self._ahead.reset()
         self._retry_at = self._clock()
 
     def _connection(self) -> NbdConnection:
