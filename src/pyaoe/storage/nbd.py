@@ -31,8 +31,8 @@ class NbdBackend:
     """Sectors [offset, offset+length) of an NBD export, through one pipelined connection.
 
     Raises OSError when the server cannot be reached at first (ConnectionRefusedError,
-    FileNotFoundError for a missing socket or export) and ValueError for a window that does
-    not fit. ``clock`` is for tests.
+    FileNotFoundError for a missing socket, ENXIO for an export the server does not have) and
+    ValueError for a window that does not fit. ``clock`` is for tests.
     """
 
     def __init__(
