@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PACKAGES="vblade aoetools tshark qemu-system-x86 linux-image-amd64 e2fsprogs busybox-static \
 nftables fuse3 libfuse3-dev pkg-config iproute2 kmod cpio gcc make util-linux fdisk procps python3-venv fio \
-prometheus systemd systemd-container man-db"
+prometheus systemd systemd-container man-db nbdkit nbdkit-plugin-python libnbd-bin qemu-utils"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

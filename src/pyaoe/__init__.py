@@ -7,6 +7,14 @@ and net/, storage/, service/, fuse/, cli/ (the edges).
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from pyaoe.initiator import InitiatorConfig as InitiatorConfig
+    from pyaoe.service.initiator import AsyncInitiator as AsyncInitiator
+    from pyaoe.service.initiator import Initiator as Initiator
+    from pyaoe.service.initiator import InitiatorService as InitiatorService
+    from pyaoe.service.initiator import open_block_client as open_block_client
 
 __version__ = "0.1.0"
 

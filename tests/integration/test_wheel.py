@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Test rigs: they live in tests/support, never in the wheel.
 RIGS = ("qemu", "initramfs", "faketree", "guest/")
 #: What pyproject.toml's [project] dependencies name (a user's pip fetches them too).
-DEPENDENCIES = ("prometheus-client",)
+DEPENDENCIES = ("prometheus-client", "tqdm")
 #: Console scripts pyproject.toml declares.
 COMMANDS = ("pyaoe", "vblade", "vbladed", "aoeping", "aoecfg", "aoe-stat", "aoe-discover", "aoe-flush")
 

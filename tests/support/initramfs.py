@@ -38,8 +38,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Loaded by /init in this order (with their dependencies); aoe is left to the guest script,
-# which chooses its parameters and loads it once the NIC is up.
-BOOT_MODULES = ("e1000", "ext4")
+# which chooses its parameters and loads it once the NIC is up. virtio_blk: a guest whose disk
+# QEMU serves (from `pyaoe nbd`, say) sees it as /dev/vda.
+BOOT_MODULES = ("e1000", "ext4", "virtio_pci", "virtio_blk")
 GUEST_MODULES = ("aoe", *BOOT_MODULES)
 E2FSPROGS = ("/usr/sbin/mke2fs", "/usr/sbin/e2fsck", "/usr/sbin/debugfs", "/usr/sbin/dumpe2fs")
 BUSYBOX = "/bin/busybox"

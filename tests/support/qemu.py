@@ -109,8 +109,10 @@ def qemu_argv(
     memory_mb: int = 768,
     mac: str = "52:54:00:a0:e0:01",
     kernel_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The QEMU command line: TCG (KVM hangs here), serial console on stdout, an e1000 NIC on ``tap``."""
+    """The QEMU command line: TCG (KVM hangs here), serial console on stdout, an e1000 NIC on
+    ``tap``, then ``extra_args`` (a -drive, say)."""
     append = ["console=ttyS0", "loglevel=1", "panic=-1", "edd=off", f"pyaoe.mtu={mtu}", *kernel_args]
     return [
         QEMU, "-accel", "tcg", "-cpu", "max", "-m", str(memory_mb),
@@ -118,6 +120,7 @@ def qemu_argv(
         "-kernel", str(image.kernel), "-initrd", str(initrd), "-append", " ".join(append),
         "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
         "-device", f"e1000,netdev=n0,mac={mac},romfile=,autonegotiation=off",
+        *extra_args,
     ]  # fmt: skip
 
 
@@ -133,11 +136,13 @@ def boot_guest(
     timeout: float = 120.0,
     mac: str = "52:54:00:a0:e0:01",
     kernel_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
 ) -> GuestResult:
     """Boot ``image`` with its NIC on ``tap`` and run ``script`` as /guest/run.sh; wait for power-off.
 
     ``env`` becomes exported shell variables of the script, ``files`` extra files in the guest
-    (paths relative to /), ``mac`` the guest NIC's address. QEMU runs in the tap's namespace.
+    (paths relative to /), ``mac`` the guest NIC's address, ``extra_args`` more QEMU options.
+    QEMU runs in the tap's namespace.
     A guest watchdog reports and powers off GUEST_GRACE seconds before ``timeout``, so stuck
     I/O still yields the kernel log; QEMU itself is killed at ``timeout``.
     """
@@ -153,7 +158,7 @@ def boot_guest(
         initrd = copy_image(image, cpio_archive(guest_files), Path(tmp) / "initrd.img")
         guest_timeout = max(5, int(timeout - GUEST_GRACE))
         args = (f"pyaoe.timeout={guest_timeout}", *kernel_args)
-        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, mac=mac, kernel_args=args)
+        argv = qemu_argv(image, initrd, tap.ifname, mtu=mtu, mac=mac, kernel_args=args, extra_args=extra_args)
         console_path = Path(tmp) / "console.txt"
         start = time.monotonic()
         timed_out = False

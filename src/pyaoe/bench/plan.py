@@ -99,6 +99,9 @@ class BenchOptions:
     initiator: bool = True
     #: Also run pyaoe's target with --metrics on, scraped every second, beside it with them off.
     metrics: bool = False
+    #: The NBD and copy rows (pyaoe.bench.nbd); only_nbd measures nothing else.
+    nbd: bool = True
+    only_nbd: bool = False
     #: CPUs for the target and for the load generator (taskset -c).
     target_cpu: int = 0
     generator_cpu: int = 1

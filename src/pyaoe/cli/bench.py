@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from pyaoe.bench import format_table, run_bench, write_json
+from pyaoe.bench.nbd import format_nbd_table
 from pyaoe.bench.peers import VBLADE
 from pyaoe.bench.plan import WORKLOADS, BenchOptions, default_options, smoke_options, workloads_named
 from pyaoe.bench.tools import ToolError
@@ -58,6 +59,8 @@ def build_parser() -> OneLineParser:
         action="store_true",
         help="also run pyaoe's target with Prometheus metrics on (scraped every second): metrics on/off",
     )
+    parser.add_argument("--no-nbd", action="store_true", help="skip the NBD and copy rows")
+    parser.add_argument("--only-nbd", action="store_true", help="measure the NBD and copy rows only")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each run")
     return parser
 
@@ -106,6 +109,10 @@ def _options(a: argparse.Namespace) -> BenchOptions:
     changes["yardstick"] = not a.no_aoeblast
     changes["initiator"] = not a.no_initiator
     changes["metrics"] = a.metrics
+    if a.no_nbd and a.only_nbd:
+        raise CommandError("--no-nbd and --only-nbd contradict each other")
+    changes["nbd"] = not a.no_nbd
+    changes["only_nbd"] = a.only_nbd
     return base(**changes)
 
 
@@ -127,14 +134,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.code
-    print(format_table(report))
+    if report["rows"]:
+        print(format_table(report))
+    if report["nbd_rows"]:
+        print(format_nbd_table(report["nbd_rows"]))
     if args.json:
         try:
             write_json(report, args.json)
         except OSError as exc:
             print(f"{PROG}: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
             return 1
-    failed = [r["id"] for r in report["rows"] if r["status"] == "error"]
+    failed = [r["id"] for r in [*report["rows"], *report["nbd_rows"]] if r["status"] == "error"]
     if failed:
         print(f"{PROG}: {len(failed)} rows failed: {', '.join(failed[:5])}", file=sys.stderr)
         return 1

@@ -49,6 +49,16 @@ COMMANDS: dict[str, Subcommand] = {
         "pyaoe.cli.ctl:build_parser",
         "ask a running target: list, stats, reload, add, remove, config, mask, reserve",
     ),
+    "nbd": Subcommand(
+        "pyaoe.cli.nbd:main",
+        "pyaoe.cli.nbd:build_parser",
+        "serve every AoE device as an NBD export (QEMU, qemu-img, nbdcopy) (root)",
+    ),
+    "copy": Subcommand(
+        "pyaoe.cli.copy:main",
+        "pyaoe.cli.copy:build_parser",
+        "copy an image between files, block devices, AoE devices and NBD exports",
+    ),
     "install-units": Subcommand(
         "pyaoe.cli.units:main",
         "pyaoe.cli.units:build_parser",

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pyaoe import storage
 from pyaoe.errors import ConfigError
 from pyaoe.protocol import MAX_CONFIG_STRING, MAX_SHELF, MAX_SLOT
 from pyaoe.service.state import StateStore
-from pyaoe.storage.file import FileBackend
 from pyaoe.target import DEFAULT_BUFCNT, Backend, Export, ExportConfig, ExportState
 from pyaoe.target.export import MAX_MASKS
 from pyaoe.values import parse_int, parse_mac_list
@@ -224,10 +224,11 @@ def read_config(path: str) -> list[ExportSettings]:
 
 
 def open_backend(settings: ExportSettings) -> Backend:
-    """Open the storage ``settings.file`` names; ConfigError with one line if it cannot be."""
+    """Open the storage ``settings.file`` names (a file, a block device or an NBD URI, through
+    pyaoe.storage.open_backend); ConfigError with one line if it cannot be."""
     filename = settings.file
     try:
-        return FileBackend(
+        return storage.open_backend(
             filename,
             offset=settings.offset,
             length=settings.length,

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable, Sequence
 
 from pyaoe.protocol import SECTOR_SIZE
+from pyaoe.storage.window import export_window
 
 __all__ = ["FileBackend", "device_size"]
 
@@ -67,27 +68,10 @@ class FileBackend:
         self.path = path
         self.fd = os.open(path, flags)
         try:
-            total = device_size(self.fd) // SECTOR_SIZE
-            if offset < 0:
-                raise ValueError(f"offset {offset} is negative")
-            if total == 0:
-                raise ValueError(f"{path} is smaller than one {SECTOR_SIZE}-byte sector")
-            if total <= offset:
-                raise ValueError(f"offset {offset} too large for {total}-sector file {path}")
-            available = total - offset
-            if length is None:
-                length = available
-            elif length < 1:
-                raise ValueError(f"length {length} must be at least 1 sector")
-            elif length > available:
-                raise ValueError(
-                    f"length {length} too big: {path} has {available} sectors after offset {offset}"
-                )
+            self._base, self._size = export_window(device_size(self.fd), offset, length, f"file {path}")
         except BaseException:
             os.close(self.fd)
             raise
-        self._base = offset * SECTOR_SIZE
-        self._size = length * SECTOR_SIZE
         self._readonly = readonly
         self.direct = direct
         self.sync = sync
