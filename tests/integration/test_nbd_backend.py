@@ -18,9 +18,9 @@ import pytest
 
 from pyaoe import Initiator, InitiatorConfig
 from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import wait_for
 from support.nbd import nbdkit, qemu_nbd, unix_uri
 from support.target import PYAOE_TARGET, VBLADE, RunningTarget, start_target
+from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
 
@@ -155,13 +155,13 @@ def test_nbd_server_killed_and_restarted_under_load(
             thread = threading.Thread(target=writer, args=(ini,), daemon=True)
             thread.start()
             try:
-                wait_for(lambda: len(acknowledged) >= 8, 60, "writes before the kill")
+                wait_until(lambda: len(acknowledged) >= 8, 60, "writes before the kill")
                 first.kill()
-                wait_for(phase_done.is_set, 60, "a write failing while the NBD server is gone")
+                wait_until(phase_done.is_set, 60, "a write failing while the NBD server is gone")
                 failed_while_down = failures
                 with qemu_nbd(lab, sock, image):
                     before = len(acknowledged)
-                    wait_for(lambda: len(acknowledged) >= before + 8, 60, "writes after the restart")
+                    wait_until(lambda: len(acknowledged) >= before + 8, 60, "writes after the restart")
                     stop.set()
                     thread.join(60)
             finally:

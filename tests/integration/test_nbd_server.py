@@ -15,8 +15,8 @@ import pytest
 from pyaoe.nbd.client import NbdConnection, Op
 from pyaoe.protocol.nbd.uri import parse_nbd_uri
 from pyaoe.protocol.nbd.wire import Cmd, NbdError, Request, encode_request
-from support.initiator_daemon import wait_for
 from support.nbd import memory_server
+from support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,7 +117,7 @@ def test_malformed_handshake_is_dropped_and_the_server_goes_on(tmp_path: Path, j
         sock.sendall(junk)
         assert sock.recv(1024) == b""  # the server hung up
         sock.close()
-        wait_for(lambda: served.server.counters.protocol_errors == 1, what="the protocol error counted")
+        wait_until(lambda: served.server.counters.protocol_errors == 1, what="the protocol error counted")
         assert run("nbdinfo", "--size", served.uri("disk")).stdout.strip() == str(MiB)
 
 
@@ -127,7 +127,7 @@ def test_client_disconnecting_mid_request(tmp_path: Path) -> None:
         served.provider.gate.clear()  # requests wait
         conn.sock.sendall(encode_request(Request(0, Cmd.READ, 1, 0, 65536)))
         conn.sock.sendall(encode_request(Request(0, Cmd.WRITE, 2, 0, 4096)) + b"x" * 100)  # data cut short
-        wait_for(lambda: served.server.counters.requests >= 1, what="the read in flight")
+        wait_until(lambda: served.server.counters.requests >= 1, what="the read in flight")
         conn.sock.close()
         served.provider.gate.set()
         assert served.provider.disks["disk"].data[:4096] == bytes(4096)  # the cut write was not done

@@ -21,8 +21,8 @@ from pyaoe.lab.netns import Lab, Link
 from pyaoe.nbd.client import NbdConnection, Op
 from pyaoe.protocol.nbd.uri import parse_nbd_uri
 from pyaoe.protocol.nbd.wire import Cmd
-from support.initiator_daemon import wait_for
 from support.nbd import pyaoe_nbd, unix_uri
+from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.timeout(300)]
 
@@ -90,7 +90,7 @@ def capture(lab: Lab, link: Link, poke: Callable[[], object]) -> Iterator[Captur
         return bool(seen.read())
 
     try:
-        wait_for(captured, 30, "tshark capturing")
+        wait_until(captured, 30, "tshark capturing")
         yield seen
     finally:
         proc.terminate()
@@ -111,7 +111,7 @@ def test_nbd_tools_through_pyaoe_nbd(lab: Lab, link: tuple[Link, Link], tmp_path
     vblade(lab, there, disk)
     sock = tmp_path / "nbd.sock"
     with pyaoe_nbd(lab, here.ifname, sock) as server:
-        wait_for(lambda: "e1.2" in exports(unix_uri(sock)), 30, "e1.2 as an export")
+        wait_until(lambda: "e1.2" in exports(unix_uri(sock)), 30, "e1.2 as an export")
         listed = exports(unix_uri(sock))
         assert listed["e1.2"]["export-size"] == 32 * MiB
         assert listed["e1.2p1"]["export-size"] == 16384 * 512
@@ -140,7 +140,7 @@ def test_nbd_tools_through_pyaoe_nbd(lab: Lab, link: tuple[Link, Link], tmp_path
             assert "verification failed" not in out
             # The initiator sends FLUSH CACHE EXT (0xea) to a target whose IDENTIFY page offers
             # it, else FLUSH CACHE (0xe7): vblade's page does not (and it aborts 0xea).
-            wait_for(lambda: any(_is_flush(line) for line in wire.read()), 30, "FLUSH CACHE on the wire")
+            wait_until(lambda: any(_is_flush(line) for line in wire.read()), 30, "FLUSH CACHE on the wire")
         assert disk.read_bytes()[MiB : MiB + 65536] == b"\x5a" * 65536
         assert server.proc.poll() is None
 
@@ -157,7 +157,7 @@ def test_device_down_gives_eio_then_works_again(lab: Lab, link: tuple[Link, Link
     sock = tmp_path / "nbd.sock"
     with pyaoe_nbd(lab, here.ifname, sock, "--deadsecs", "2"):
         uri = unix_uri(sock, "e1.2")
-        wait_for(lambda: run("nbdinfo", "--size", uri, check=False).returncode == 0, 30, "e1.2")
+        wait_until(lambda: run("nbdinfo", "--size", uri, check=False).returncode == 0, 30, "e1.2")
         conn = NbdConnection(parse_nbd_uri(uri), timeout=60)
         try:
             buf = memoryview(bytearray(4096))
@@ -169,7 +169,7 @@ def test_device_down_gives_eio_then_works_again(lab: Lab, link: tuple[Link, Link
             assert conn.run([Op(Cmd.READ, 8192, [buf])]) == [errno.EIO]
             vblade(lab, there, disk)
             # vblade announces itself at start: the device comes back and the same connection works.
-            wait_for(lambda: conn.run([Op(Cmd.READ, 8192, [buf])]) == [0], 60, "reads working again")
+            wait_until(lambda: conn.run([Op(Cmd.READ, 8192, [buf])]) == [0], 60, "reads working again")
             assert bytes(buf) == disk.read_bytes()[8192 : 8192 + 4096]
         finally:
             conn.close()

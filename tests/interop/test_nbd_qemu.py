@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from pyaoe.lab.netns import Lab
-from support.initiator_daemon import wait_for
 from support.nbd import pyaoe_nbd, qemu_nbd, unix_uri
 from support.qemu import GuestImage, boot_guest, guest_script
 from support.target import start_target
+from support.wait import wait_until
 
 pytestmark = [
     pytest.mark.interop,
@@ -55,7 +55,7 @@ def test_vm_disk_on_aoe_through_pyaoe_nbd(lab: Lab, guest_image: GuestImage, tmp
     sock = tmp_path / "nbd.sock"
     with pyaoe_nbd(lab, here.ifname, sock) as server:
         uri = unix_uri(sock, "e3.4")
-        wait_for(lambda: _answers(uri), 30, "e3.4 as an export")
+        wait_until(lambda: _answers(uri), 30, "e3.4 as an export")
         # The guest needs no network for its disk: its NIC sits alone in a namespace of its own.
         tap = lab.tap(lab.netns("nbdvmg"))
         drive = f"file=nbd:unix:{sock}:exportname=e3.4,format=raw,if=virtio,cache=none"

@@ -24,7 +24,7 @@ from pyaoe.lab.procs import read_lines
 from pyaoe.nbd.server import BASE_FLAGS, NbdServer
 from pyaoe.protocol.nbd.options import ExportInfo
 from pyaoe.protocol.nbd.wire import TransmissionFlag
-from support.initiator_daemon import wait_for
+from support.wait import wait_until
 
 __all__ = [
     "MemoryDisk",
@@ -140,7 +140,7 @@ def wait_for_nbd(uri: str, proc: subprocess.Popen[bytes] | None = None, timeout:
             subprocess.run(["nbdinfo", "--size", uri], capture_output=True, timeout=timeout).returncode == 0
         )
 
-    wait_for(answers, timeout, f"{uri} to answer")
+    wait_until(answers, timeout, f"{uri} to answer")
 
 
 @dataclass
