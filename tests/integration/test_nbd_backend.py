@@ -140,8 +140,8 @@ def test_nbd_server_killed_and_restarted_under_load(
             offset = (block % 256) * 32768
             data = os.urandom(32768)
             try:
-                ini.write("e1.2", offset, data, timeout=30)
-                ini.flush_cache("e1.2", timeout=30)
+                ini.write("e1.2", offset, data)
+                ini.flush_cache("e1.2")
                 acknowledged[offset] = data
             except OSError:
                 failures += 1
