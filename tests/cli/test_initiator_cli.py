@@ -136,7 +136,7 @@ def test_syslog(tmp_path: Path) -> None:
     )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     proc = subprocess.Popen(
-        [*argv, *PYAOE_INITIATOR, "--syslog", "--root", root, "--iflist", "lo"],
+        [*argv, *PYAOE_INITIATOR, "--syslog", "--root", root, "--iflist", "lo", "--control-socket", "none"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,15 +1,19 @@
 """Run `pyaoe initiator` (the FUSE daemon) in the root namespace, where the test process sees its
 mount, and wait until the tree is mounted; stop it and leave nothing mounted, even on failure.
+Its control socket is in a temporary directory (never the default one).
 
     with running_initiator(lab, here.ifname, "--deadsecs", "3") as daemon:
         wait_until(lambda: (daemon.etherd / "e1.2").exists())
+        daemon.ctl("list")                  # pyaoe ctl --initiator --socket ... list
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,13 +21,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyaoe.lab.netns import Lab
 from support.wait import wait_until
 
-__all__ = ["RunningDaemon", "running_initiator", "unique_root", "PYAOE_INITIATOR"]
+__all__ = ["RunningDaemon", "running_initiator", "unique_root", "PYAOE_INITIATOR", "CTL"]
 
 PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
+CTL = (sys.executable, "-m", "pyaoe", "ctl", "--initiator")
 _roots = itertools.count()
 
 
@@ -40,6 +46,7 @@ class RunningDaemon:
     proc: subprocess.Popen[bytes]
     root: Path
     stderr_path: Path
+    socket: Path | None = None
 
     @property
     def etherd(self) -> Path:
@@ -54,6 +61,18 @@ class RunningDaemon:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`pyaoe ctl --initiator --socket SOCK ARGS`, as a user types it."""
+        result = subprocess.run(
+            [*CTL, "--socket", str(self.socket), *args], capture_output=True, text=True, timeout=60
+        )
+        if check:
+            assert result.returncode == 0, f"pyaoe ctl --initiator {' '.join(args)}: {result.stderr}"
+        return result
+
+    def ctl_json(self, *args: str) -> Any:
+        return json.loads(self.ctl("--json", *args).stdout)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; the exit code."""
@@ -74,12 +93,17 @@ def running_initiator(
     root = root or unique_root()
     err = tempfile.NamedTemporaryFile(prefix="pyaoe-initiator-", suffix=".err", delete=False)  # noqa: SIM115
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    workdir = Path(tempfile.mkdtemp(prefix="pyaoe-initiator-"))
+    socket = None
+    if "--control-socket" not in options:
+        socket = workdir / "initiator.sock"
+        options = ("--control-socket", str(socket), *options)
     argv = [*PYAOE_INITIATOR, "--root", str(root), "--iflist", iflist, "-v", *options]
     try:
         proc = lab.popen(None, argv, stderr=err, stdout=subprocess.DEVNULL, env=env)
     finally:
         err.close()
-    daemon = RunningDaemon(proc, root, Path(err.name))
+    daemon = RunningDaemon(proc, root, Path(err.name), socket)
     try:
         wait_until(
             lambda: proc.poll() is not None or (os.path.ismount(root) and (root / "etherd").is_dir()),
@@ -103,3 +127,4 @@ def running_initiator(
             with contextlib.suppress(OSError):
                 root.rmdir()
             daemon.stderr_path.unlink(missing_ok=True)
+            shutil.rmtree(workdir, ignore_errors=True)
