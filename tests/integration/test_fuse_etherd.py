@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import pytest
 
 from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import RunningDaemon, running_initiator
+from support.initiator_daemon import RunningDaemon, announcements_dropped, running_initiator
 from support.target import VBLADE, Listener, RunningTarget, start_target
 from support.wait import wait_until
 
@@ -225,35 +225,6 @@ def test_revalidate_rereads_the_size_of_an_open_device(pyaoe_net: Net) -> None:
 
 
 # -- control files ------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def announcements_dropped(ifname: str) -> Iterator[tuple[Callable[[], int], Callable[[], int]]]:
-    """Drop broadcast AoE frames arriving on ``ifname`` (a target's start-up announcement);
-    answers to our queries are unicast and pass. Yields two counters: the frames dropped, and
-    the broadcast AoE frames (discoveries) sent out of ``ifname``.
-
-    At the initiator's ingress, not the target's egress: a dropped send fails with ENOBUFS,
-    which a target may not survive."""
-    table = f"fuse_test_{ifname}"
-    rules = (
-        f"table netdev {table} {{\n"
-        f'  chain in {{ type filter hook ingress device "{ifname}" priority 0;\n'
-        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter drop; }\n"
-        f'  chain out {{ type filter hook egress device "{ifname}" priority 0;\n'
-        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter; }\n"
-        "}\n"
-    )
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
-
-    def counter(index: int) -> int:
-        out = subprocess.run(["nft", "list", "table", "netdev", table], capture_output=True, text=True).stdout
-        return int(out.split("counter packets ")[index + 1].split()[0])
-
-    try:
-        yield (lambda: counter(0)), (lambda: counter(1))
-    finally:
-        subprocess.run(["nft", "delete", "table", "netdev", table], check=False)
 
 
 def test_discover_finds_a_target_started_after_the_daemon(tmp_path: Path) -> None:

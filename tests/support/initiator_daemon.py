@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,14 @@ from typing import Any
 from pyaoe.lab.netns import Lab
 from support.wait import wait_until
 
-__all__ = ["RunningDaemon", "running_initiator", "unique_root", "PYAOE_INITIATOR", "CTL"]
+__all__ = [
+    "RunningDaemon",
+    "announcements_dropped",
+    "running_initiator",
+    "unique_root",
+    "PYAOE_INITIATOR",
+    "CTL",
+]
 
 PYAOE_INITIATOR = (sys.executable, "-m", "pyaoe", "initiator")
 CTL = (sys.executable, "-m", "pyaoe", "ctl", "--initiator")
@@ -128,3 +135,32 @@ def running_initiator(
                 root.rmdir()
             daemon.stderr_path.unlink(missing_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def announcements_dropped(ifname: str) -> Iterator[tuple[Callable[[], int], Callable[[], int]]]:
+    """Drop broadcast AoE frames arriving on ``ifname`` (a target's start-up announcement);
+    answers to our queries are unicast and pass. Yields two counters: the frames dropped, and
+    the broadcast AoE frames (discoveries) sent out of ``ifname``.
+
+    At the initiator's ingress, not the target's egress: a dropped send fails with ENOBUFS,
+    which a target may not survive."""
+    table = f"fuse_test_{ifname}"
+    rules = (
+        f"table netdev {table} {{\n"
+        f'  chain in {{ type filter hook ingress device "{ifname}" priority 0;\n'
+        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter drop; }\n"
+        f'  chain out {{ type filter hook egress device "{ifname}" priority 0;\n'
+        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter; }\n"
+        "}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+    def counter(index: int) -> int:
+        out = subprocess.run(["nft", "list", "table", "netdev", table], capture_output=True, text=True).stdout
+        return int(out.split("counter packets ")[index + 1].split()[0])
+
+    try:
+        yield (lambda: counter(0)), (lambda: counter(1))
+    finally:
+        subprocess.run(["nft", "delete", "table", "netdev", table], check=False)

@@ -155,17 +155,19 @@ def _run(args: argparse.Namespace) -> int:
     service = InitiatorService(config)
     fs = EtherdFileSystem(service)  # listens before the first discovery
     daemon = InitiatorDaemon(service, root, hooks=fs.controls.revalidated)
-    daemon.prepare(args.metrics, args.pidfile)  # option mistakes before anything is made
+    made = False
     try:
-        made = prepare_mount_point(root)
-    except MountError as exc:
-        raise CommandError(str(exc)) from None
-    try:
+        # Mistakes first, each one line, before anything is mounted or sent.
+        try:
+            made = prepare_mount_point(root)
+        except MountError as exc:
+            raise CommandError(str(exc)) from None
+        daemon.prepare(str(args.control_socket), DEFAULT_SOCKET, args.metrics, args.pidfile)
+        daemon.start()
         try:
             service.start()
         except OSError as exc:
             raise CommandError(f"cannot start the initiator: {exc}") from None
-        daemon.start(str(args.control_socket), default_socket=DEFAULT_SOCKET)
         log.info(
             "interfaces %s, deadsecs %g, maxout %d, dyndevs %d; mounting at %s",
             " ".join(config.iflist) or "all",

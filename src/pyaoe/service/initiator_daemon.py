@@ -55,20 +55,18 @@ class InitiatorDaemon:
         self._on_stop: list[Callable[[], None]] = []
         self._stopping_said = False
 
-    def prepare(self, metrics: str | None, pidfile: str | None) -> None:
-        """Check the options (ConfigError with one line) before anything is opened."""
+    def prepare(
+        self, control_socket: str, default_socket: str, metrics: str | None, pidfile: str | None
+    ) -> None:
+        """Check the options and take the control socket (``control_socket``; 'none': none), so
+        that a mistake is one line (ConfigError) before anything else is opened."""
         if metrics:
             from pyaoe.service.initiator_metrics import InitiatorCollector
 
-            server = MetricsServer(metrics, HANDLED_SIGNALS)
-            server.add(InitiatorCollector(self.service))
-            self._metrics = server
+            self._metrics = MetricsServer(metrics, HANDLED_SIGNALS)
+            self._metrics.add(InitiatorCollector(self.service))
         if pidfile:
             self._pidfile = sd.Pidfile(pidfile)
-
-    def start(self, control_socket: str, default_socket: str) -> None:
-        """Answer `pyaoe ctl --initiator` on ``control_socket`` ('none': not at all), serve the
-        metrics, write the pidfile; ConfigError with one line if one of them cannot be."""
         if control_socket != "none":
             server = ControlServer(control_socket, executor=executor(self.service))
             register(server, self.service, self.hooks)
@@ -80,19 +78,24 @@ class InitiatorDaemon:
                 # Another initiator may hold the default socket; this one still serves.
                 log.warning("%s; pyaoe ctl cannot reach this initiator (give --control-socket PATH)", exc)
             else:
-                with sd.signals_blocked(HANDLED_SIGNALS):
-                    server.start()
                 self.control = server
                 self._on_stop.append(server.close)
-        if self._metrics is not None:
-            self._metrics.start()
-            self._on_stop.append(self._metrics.close)
+
+    def start(self) -> None:
+        """Write the pidfile, serve the metrics and answer on the control socket; ConfigError
+        with one line if one of them cannot be. (Calls before the service starts run at once.)"""
         if self._pidfile is not None:
             try:
                 self._pidfile.write()
             except OSError as exc:
                 raise ConfigError(f"cannot write pidfile {self._pidfile.path}: {exc.strerror}") from None
             self._on_stop.append(self._pidfile.remove)
+        if self._metrics is not None:
+            self._metrics.start()
+            self._on_stop.append(self._metrics.close)
+        if self.control is not None:
+            with sd.signals_blocked(HANDLED_SIGNALS):
+                self.control.start()
 
     def status(self) -> str:
         interfaces = sorted(self.service.interfaces)
