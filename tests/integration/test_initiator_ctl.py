@@ -19,7 +19,8 @@ import pytest
 from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link
 from pyaoe.protocol import format_mac
-from support.initiator_daemon import CTL, RunningDaemon, announcements_dropped, running_initiator
+from support.ctl import AS_NOBODY, one_line
+from support.initiator_daemon import CTL, RunningDaemon, announcements_dropped, device_up, running_initiator
 from support.target import VBLADE, RunningTarget, start_target
 from support.target_service import parse_metrics
 from support.wait import wait_until
@@ -64,18 +65,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             start_target(lab, there, args, listen=here, command=VBLADE) as target,
             running_initiator(lab, here.ifname, "--metrics", f"127.0.0.1:{port}") as daemon,
         ):
-            rig = Rig(lab, here, there, disk, target, daemon, port)
-            wait_until(rig.device.exists, 15, "e1.2 in the tree")
-            wait_until(lambda: daemon.attr("e1.2", "state") == "up\n", 15, "e1.2 up")
-            yield rig
-
-
-def one_line(result: subprocess.CompletedProcess[str], expected: str) -> None:
-    lines = result.stderr.splitlines()
-    assert result.returncode != 0, result
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pyaoe ctl") and expected in lines[0], lines[0]
-    assert result.stdout == ""
+            device_up(daemon)
+            yield Rig(lab, here, there, disk, target, daemon, port)
 
 
 def test_list_as_a_table_and_as_json(rig: Rig) -> None:
@@ -186,10 +177,7 @@ def test_only_root_may_use_the_socket(rig: Rig) -> None:
     socket_path.parent.chmod(0o755)
     result = subprocess.run(
         [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
+            *AS_NOBODY,
             *CTL,
             "--socket",
             str(socket_path),

@@ -10,14 +10,18 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import PYAOE_INITIATOR, RunningDaemon, running_initiator, unique_root
-from support.target import VBLADE, start_target
+from support.initiator_daemon import (
+    PYAOE_INITIATOR,
+    Net,
+    device_up,
+    net_with_target,
+    running_initiator,
+    unique_root,
+)
 from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns]
@@ -25,32 +29,10 @@ pytestmark = [pytest.mark.netns]
 MiB = 1 << 20
 
 
-@dataclass
-class Net:
-    lab: Lab
-    ns: str
-    here: Link
-    there: Link
-    disk: Path
-
-
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    disk = tmp_path / "disk.img"
-    disk.write_bytes(bytes(4 * MiB))
-    with Lab() as lab:
-        ns = lab.netns("idmn")
-        here, there = lab.veth(None, ns)
-        args = ["1", "2", there.ifname, str(disk)]
-        with start_target(lab, there, args, listen=here, command=VBLADE):
-            yield Net(lab, ns, here, there, disk)
-
-
-def device_up(daemon: RunningDaemon) -> Path:
-    path = daemon.etherd / "e1.2"
-    wait_until(path.exists, 15, "e1.2 in the tree")
-    wait_until(lambda: daemon.attr("e1.2", "state") == "up\n", 15, "e1.2 up")
-    return path
+    with net_with_target("pyaoe", tmp_path) as n:
+        yield n
 
 
 def hold_requests(net: Net) -> None:

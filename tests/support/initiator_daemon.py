@@ -1,6 +1,7 @@
 """Run `pyaoe initiator` (the FUSE daemon) in the root namespace, where the test process sees its
 mount, and wait until the tree is mounted; stop it and leave nothing mounted, even on failure.
-Its control socket is in a temporary directory (never the default one).
+Its control socket is in a temporary directory (never the default one). Also: a target at the
+other end of a veth pair (net_with_target), and nftables rules that hide announcements.
 
     with running_initiator(lab, here.ifname, "--deadsecs", "3") as daemon:
         wait_until(lambda: (daemon.etherd / "e1.2").exists())
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyaoe.lab.netns import Lab
+from pyaoe.lab.netns import Lab, Link
+from support.target import VBLADE, RunningTarget, start_target
 from support.wait import wait_until
 
 __all__ = [
@@ -164,3 +166,42 @@ def announcements_dropped(ifname: str) -> Iterator[tuple[Callable[[], int], Call
         yield (lambda: counter(0)), (lambda: counter(1))
     finally:
         subprocess.run(["nft", "delete", "table", "netdev", table], check=False)
+
+
+#: The targets the tests run against: pyaoe's vblade and Debian's.
+TARGETS = {"pyaoe": VBLADE, "vblade": ("/usr/sbin/vblade",)}
+DISK_SIZE = 64 << 20
+
+
+@dataclass
+class Net:
+    """A target (TARGETS[kind]) serving e1.2 from ``disk`` in namespace ``ns``, at the other end
+    of a veth pair from ``here`` (root namespace)."""
+
+    lab: Lab
+    ns: str
+    here: Link
+    there: Link
+    disk: Path
+    target: RunningTarget
+    kind: str
+
+
+@contextlib.contextmanager
+def net_with_target(kind: str, tmp_path: Path) -> Iterator[Net]:
+    with Lab() as lab:
+        ns = lab.netns("fuse")
+        here, there = lab.veth(None, ns)
+        disk = tmp_path / "disk.img"
+        with disk.open("wb") as f:
+            f.truncate(DISK_SIZE)
+        args = ["1", "2", there.ifname, str(disk)]
+        with start_target(lab, there, args, listen=here, command=TARGETS[kind]) as target:
+            yield Net(lab, ns, here, there, disk, target, kind)
+
+
+def device_up(daemon: RunningDaemon, name: str = "e1.2", timeout: float = 15.0) -> Path:
+    path = daemon.etherd / name
+    wait_until(path.exists, timeout, f"{path}")
+    wait_until(lambda: daemon.attr(name, "state") == "up\n", timeout, f"{name} up")
+    return path
