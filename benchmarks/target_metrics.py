@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from paired import metrics_on_off
 
 from pyaoe.bench.peers import METRICS_PORT, scraping
 from pyaoe.bench.procstat import cpu_seconds
@@ -85,23 +86,7 @@ def main() -> int:
                 target.terminate()
                 target.wait(timeout=30)
 
-        ratios, cpu_ratios = [], []
-        for i in range(args.pairs):
-            first = i % 2 == 0
-            a = run(first)
-            b = run(not first)
-            (on, on_cpu), (off, off_cpu) = (a, b) if first else (b, a)
-            ratios.append(on / off)
-            cpu_ratios.append(on_cpu / off_cpu)
-            print(
-                f"pair {i + 1}: metrics on {on:,.0f} frames/s ({on_cpu:.2f} µs CPU a frame), "
-                f"off {off:,.0f} ({off_cpu:.2f} µs): {on / off:.3f}x",
-                flush=True,
-            )
-        print(
-            f"median of {args.pairs} paired ratios (on/off): frames/s {statistics.median(ratios):.3f}x, "
-            f"target CPU a frame {statistics.median(cpu_ratios):.3f}x"
-        )
+        metrics_on_off(run, args.pairs, "frames/s", "µs of target CPU a frame", 1.0)
     return 0
 
 

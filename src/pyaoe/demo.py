@@ -140,6 +140,7 @@ class _Demo:
     def start_initiator(self) -> None:
         _say(f"Client host: pyaoe's initiator (no kernel module) serving the devices at {self.root}")
         argv = [self.python, "-m", "pyaoe", "initiator", "--root", str(self.root), "--deadsecs", "20"]
+        argv += ["--control-socket", str(self.work / "initiator.sock")]
         print("$ " + " ".join(shlex.quote(a) for a in argv) + " &", flush=True)
         # Only the network namespace is entered, so the FUSE mount is visible here too.
         self.initiator = self.lab.popen(

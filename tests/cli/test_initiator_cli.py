@@ -33,11 +33,15 @@ def test_help_shows_the_options() -> None:
         "--deadsecs N",
         "--maxout N",
         "--dyndevs 0|1",
+        "--control-socket PATH",
+        "--metrics [HOST:]PORT",
+        "--pidfile PATH",
         "--syslog",
     ):
         assert option in result.stdout
     assert "default /run/aoe" in result.stdout and "(default 180)" in result.stdout
     assert "(default 128)" in result.stdout
+    assert "/run/pyaoe/initiator.sock; 'none': no control socket" in " ".join(result.stdout.split())
 
 
 def test_listed_by_pyaoe() -> None:
@@ -136,7 +140,7 @@ def test_syslog(tmp_path: Path) -> None:
     )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     proc = subprocess.Popen(
-        [*argv, *PYAOE_INITIATOR, "--syslog", "--root", root, "--iflist", "lo"],
+        [*argv, *PYAOE_INITIATOR, "--syslog", "--root", root, "--iflist", "lo", "--control-socket", "none"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -17,23 +17,29 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pyaoe.initiator import InitiatorConfig
-from pyaoe.lab.netns import Lab, Link
-from support.initiator_daemon import RunningDaemon, running_initiator
-from support.target import VBLADE, Listener, RunningTarget, start_target
+from pyaoe.lab.netns import Lab
+from support.initiator_daemon import (
+    DISK_SIZE,
+    TARGETS,
+    Net,
+    RunningDaemon,
+    announcements_dropped,
+    device_up,
+    net_with_target,
+    running_initiator,
+)
+from support.target import Listener, start_target
 from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
 MiB = 1 << 20
-DISK_SIZE = 64 * MiB
-TARGETS = {"pyaoe": VBLADE, "vblade": ("/usr/sbin/vblade",)}
 ATA_FLUSH_CACHE_EXT = 0xEA
 ATA_FLUSH_CACHE = 0xE7
 
@@ -41,30 +47,6 @@ ATA_FLUSH_CACHE = 0xE7
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """One of pyaoe's aoetools, as a user runs it."""
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
-
-
-@dataclass
-class Net:
-    lab: Lab
-    ns: str
-    here: Link
-    there: Link
-    disk: Path
-    target: RunningTarget
-    kind: str
-
-
-@contextlib.contextmanager
-def net_with_target(kind: str, tmp_path: Path) -> Iterator[Net]:
-    with Lab() as lab:
-        ns = lab.netns("fuse")
-        here, there = lab.veth(None, ns)
-        disk = tmp_path / "disk.img"
-        with disk.open("wb") as f:
-            f.truncate(DISK_SIZE)
-        args = ["1", "2", there.ifname, str(disk)]
-        with start_target(lab, there, args, listen=here, command=TARGETS[kind]) as target:
-            yield Net(lab, ns, here, there, disk, target, kind)
 
 
 @pytest.fixture(params=sorted(TARGETS))
@@ -77,13 +59,6 @@ def net(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Net]:
 def pyaoe_net(tmp_path: Path) -> Iterator[Net]:
     with net_with_target("pyaoe", tmp_path) as n:
         yield n
-
-
-def device_up(daemon: RunningDaemon, name: str = "e1.2", timeout: float = 15.0) -> Path:
-    path = daemon.etherd / name
-    wait_until(path.exists, timeout, f"{path}")
-    wait_until(lambda: daemon.attr(name, "state") == "up\n", timeout, f"{name} up")
-    return path
 
 
 @contextlib.contextmanager
@@ -225,35 +200,6 @@ def test_revalidate_rereads_the_size_of_an_open_device(pyaoe_net: Net) -> None:
 
 
 # -- control files ------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def announcements_dropped(ifname: str) -> Iterator[tuple[Callable[[], int], Callable[[], int]]]:
-    """Drop broadcast AoE frames arriving on ``ifname`` (a target's start-up announcement);
-    answers to our queries are unicast and pass. Yields two counters: the frames dropped, and
-    the broadcast AoE frames (discoveries) sent out of ``ifname``.
-
-    At the initiator's ingress, not the target's egress: a dropped send fails with ENOBUFS,
-    which a target may not survive."""
-    table = f"fuse_test_{ifname}"
-    rules = (
-        f"table netdev {table} {{\n"
-        f'  chain in {{ type filter hook ingress device "{ifname}" priority 0;\n'
-        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter drop; }\n"
-        f'  chain out {{ type filter hook egress device "{ifname}" priority 0;\n'
-        "    ether type 0x88a2 ether daddr ff:ff:ff:ff:ff:ff counter; }\n"
-        "}\n"
-    )
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
-
-    def counter(index: int) -> int:
-        out = subprocess.run(["nft", "list", "table", "netdev", table], capture_output=True, text=True).stdout
-        return int(out.split("counter packets ")[index + 1].split()[0])
-
-    try:
-        yield (lambda: counter(0)), (lambda: counter(1))
-    finally:
-        subprocess.run(["nft", "delete", "table", "netdev", table], check=False)
 
 
 def test_discover_finds_a_target_started_after_the_daemon(tmp_path: Path) -> None:

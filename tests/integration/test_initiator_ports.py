@@ -1,16 +1,24 @@
 """The initiator's packet ports over a veth pair: batches go out whole and in order, answers come
-in whole and filtered, the interface scan sees what AoE may use, and link changes wake the watch."""
+in whole and filtered, the interface scan sees what AoE may use, link changes wake the watch, and
+a receive that finds the interface down is counted, never fatal (to a port or to the I/O thread)."""
 
 from __future__ import annotations
 
+import fcntl
 import select
+import struct
+import termios
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
 
+from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net import PacketSocket
+from pyaoe.service.initiator import InitiatorService
 from pyaoe.service.initiator.ports import BATCH, LinkWatch, Port, scan_interfaces
+from support.wait import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -128,3 +136,77 @@ def test_scan_sees_up_ethernet_interfaces_and_the_watch_sees_changes(pair: tuple
             assert not watch.drain()
         finally:
             watch.close()
+
+
+def queued_bytes(fd: int) -> int:
+    """Bytes of the first frame waiting in a packet socket (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
+def test_a_receive_that_finds_the_link_down_is_counted_not_raised(pair: tuple[Lab, Link, Link]) -> None:
+    """Answers wait in the socket when the interface goes down: the next receive reports ENETDOWN
+    (once). The port counts it and returns; once the link is back, it receives again."""
+    _lab, here, there = pair
+    port = open_port(here)
+    with in_netns(there.netns):
+        peer = PacketSocket(there.ifname)
+    try:
+        answers = [frame(port.facts.mac, TARGET_MAC, tag, 60, response=True) for tag in range(3)]
+        for f in answers:
+            peer.send(f)
+        wait_until(lambda: queued_bytes(port.fd) > 0, 5, "answers queued")
+        here.set_up(False)
+        got: list[bytes] = []
+
+        def keep(buffers: Sequence[memoryview], _ifname: str, _now: float, lengths: list[int]) -> None:
+            got.extend(bytes(buffers[i][:n]) for i, n in enumerate(lengths))
+
+        assert port.receive(keep, 0.0) == 0
+        assert (port.counters.socket_errors, port.counters.frames_received) == (1, 0)
+        here.set_up(True)
+        wait_until(lambda: port.receive(keep, 0.0) and len(got) >= 3, 10, "the queued answers")
+        assert got == answers
+        assert port.counters.frames_received == 3 and port.counters.bytes_received == 3 * 60
+        assert port.counters.socket_errors == 1
+    finally:
+        port.close()
+        peer.close()
+
+
+def test_the_io_thread_survives_a_receive_that_finds_the_link_down(pair: tuple[Lab, Link, Link]) -> None:
+    """The race a loaded machine lost once: the I/O thread is busy while answers arrive and the
+    interface goes down and up again, so its next receive gets ENETDOWN. It used to end the
+    thread (and every device with it); now the event is counted and the I/O goes on."""
+    _lab, here, there = pair
+    with in_netns(here.netns):
+        service = InitiatorService(InitiatorConfig(iflist=(here.ifname,)))
+        service.start()
+    with in_netns(there.netns):
+        peer = PacketSocket(there.ifname)
+    busy, release = threading.Event(), threading.Event()
+
+    def hold(_now: float) -> None:
+        busy.set()
+        release.wait(30)
+
+    holder = threading.Thread(target=service.call, args=(hold,))
+    try:
+        holder.start()
+        assert busy.wait(10)
+        mac = service.interfaces[here.ifname][0]
+        port = service._io.ports.by_name[here.ifname]  # the socket the thread will read next
+        for tag in range(3):
+            peer.send(frame(mac, TARGET_MAC, tag, 60, response=True))
+        wait_until(lambda: queued_bytes(port.fd) > 0, 5, "answers queued")
+        here.set_up(False)
+        here.set_up(True)
+        release.set()
+        holder.join(10)
+        stats = service.stats()  # a round trip through the I/O thread, after its receive
+        assert service.running
+        (interface,) = [i for i in stats.interfaces if i.name == here.ifname]
+        assert interface.counters.socket_errors == 1
+    finally:
+        release.set()
+        service.stop()
+        peer.close()

@@ -358,7 +358,10 @@ def test_copy_completes_through_the_other_target_when_one_dies(tmp_path: Path) -
 
 def test_copy_completes_through_the_other_interface_when_one_goes_down(tmp_path: Path) -> None:
     """One target reached through two local interfaces (a bridge on its side): frames use both,
-    and when one interface goes down mid-copy the copy finishes through the other."""
+    and when one interface goes down mid-copy the copy finishes through the other, the I/O thread
+    lives on (a receive may hear ENETDOWN first) and the stats count the link going down. When
+    it comes back, the scan takes it again, a discovery finds the target through it, and frames
+    go out on it again."""
     rng = random.Random("failover-if")
     with Lab() as lab:
         ns = lab.netns("aoebr")
@@ -386,6 +389,26 @@ def test_copy_completes_through_the_other_interface_when_one_goes_down(tmp_path:
             info = service.device_info("e8.1")
             assert (info.state, info.netif) == ("up", names[1])
             assert names[0] not in service.interfaces
+            interfaces = {i.name: i for i in service.stats().interfaces}
+            assert not interfaces[names[0]].in_use and interfaces[names[1]].in_use
+            assert (interfaces[names[0]].counters.link_down, interfaces[names[1]].counters.link_down) == (
+                1,
+                0,
+            )
+            sent_before = interfaces[names[0]].counters.frames_sent
+
+            links[0][0].set_up(True)
+            wait_until(
+                lambda: set(service.device_info("e8.1").netif.split(",")) == set(names),
+                20,
+                "the interface back in use",
+            )
+            more = rng.randbytes(8 * MiB)
+            copy_in_chunks(service, "e8.1", more, MiB)
+            assert service.read("e8.1", 0, len(more)).result(timeout=60) == more
+            interfaces = {i.name: i for i in service.stats().interfaces}
+            assert interfaces[names[0]].in_use and interfaces[names[0]].counters.frames_sent > sent_before
+            assert interfaces[names[0]].counters.link_down == 1 and service.running
 
 
 # -- a lossy wire ------------------------------------------------------------------------------

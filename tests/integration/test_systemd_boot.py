@@ -3,10 +3,13 @@
 aoeping and aoecfg on a veth pair into it. pyaoe-target.service comes up (Type=notify), an export
 added to /etc/pyaoe/target.toml answers after `systemctl reload`, a file with a mistake makes the
 reload fail and changes nothing, `systemctl stop` ends it with status 0; pyaoe-vblade.service
-starts pyaoe-vblade@NAME.service for a Debian /etc/vblade.conf.d/NAME.conf."""
+starts pyaoe-vblade@NAME.service for a Debian /etc/vblade.conf.d/NAME.conf. pyaoe-initiator.service
+in a container given /dev/fuse serves a target outside to aoe-stat and dd, and stops cleanly."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pyaoe.lab.netns import Lab, Link, unique_name
+from support.target import PYAOE_TARGET, start_target
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -26,6 +30,7 @@ BIN = Path(sys.executable).parent
 NSPAWN = shutil.which("systemd-nspawn")
 AOEPING = "/usr/sbin/aoeping"
 AOECFG = "/usr/sbin/aoecfg"
+AOE_STAT = "/usr/sbin/aoe-stat"
 
 
 @dataclass
@@ -71,8 +76,9 @@ def _leader(proc: subprocess.Popen[str], timeout: float = 30) -> int:
     raise AssertionError("the container's systemd never started")
 
 
-def _make_root(root: Path, netif: str) -> None:
-    """A root with the host's /usr (bound at boot), a copy of /etc's basics, pyaoe's units."""
+def _make_root(root: Path, netif: str, enabled: str) -> None:
+    """A root with the host's /usr (bound at boot), a copy of /etc's basics, pyaoe's units (the
+    ``enabled`` one started at boot)."""
     for name in ("etc", "var", "run", "tmp", "proc", "sys", "dev", "root", "srv", "usr"):
         (root / name).mkdir(parents=True, exist_ok=True)
     for link in ("bin", "sbin", "lib", "lib64"):
@@ -95,7 +101,7 @@ def _make_root(root: Path, netif: str) -> None:
     generator.write_text(generator.read_text().replace(str(root), ""))
     wants = units / "multi-user.target.wants"
     wants.mkdir(exist_ok=True)
-    (wants / "pyaoe-target.service").symlink_to("/etc/systemd/system/pyaoe-target.service")
+    (wants / enabled).symlink_to(f"/etc/systemd/system/{enabled}")
     (etc / "pyaoe").mkdir()
     for name in ("disk0.img", "disk1.img", "vb.img"):
         with open(root / "srv" / name, "wb") as f:
@@ -106,15 +112,17 @@ def _make_root(root: Path, netif: str) -> None:
     )
 
 
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[tuple[Container, Lab, Link, str]]:
+@contextlib.contextmanager
+def booted(tmp_path: Path, enabled: str) -> Iterator[tuple[Container, Lab, Link, str]]:
+    """A container booted with ``enabled`` wanted by multi-user.target, and a veth pair from a
+    lab namespace into it (moved in after boot)."""
     if NSPAWN is None:
         pytest.fail("systemd-nspawn is missing (Debian's systemd-container: scripts/setup.sh installs it)")
     root = tmp_path / "root"
     with Lab() as lab:
         ns = lab.netns("nsp")
         inside, here = lab.veth(None, ns, names=(unique_name("vc"), unique_name("vh")))
-        _make_root(root, inside.ifname)
+        _make_root(root, inside.ifname, enabled)
         binds = [f"--bind-ro={p}" for p in ("/usr", str(Path(sys.base_prefix).resolve()), str(ROOT))]
         proc = subprocess.Popen(
             [
@@ -122,6 +130,8 @@ def container(tmp_path: Path) -> Iterator[tuple[Container, Lab, Link, str]]:
                 "-D",
                 str(root),
                 *binds,
+                # The initiator's FUSE tree (systemd-nspawn gives containers no /dev/fuse).
+                "--bind=/dev/fuse",
                 "--private-network",
                 "--register=no",
                 "--keep-unit",
@@ -148,6 +158,12 @@ def container(tmp_path: Path) -> Iterator[tuple[Container, Lab, Link, str]]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=30)
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[tuple[Container, Lab, Link, str]]:
+    with booted(tmp_path, "pyaoe-target.service") as box:
+        yield box
 
 
 def test_units_under_a_real_systemd(container: tuple[Container, Lab, Link, str]) -> None:
@@ -193,3 +209,47 @@ def test_units_under_a_real_systemd(container: tuple[Container, Lab, Link, str])
     assert lab.run(here.netns, [AOEPING, "-s", "3", "9", "4", here.ifname]).returncode == 0
     journal = box.run("journalctl", "-u", "pyaoe-vblade@demo.service", "--no-pager").stdout
     assert "e9.4, 131072 sectors O_RDONLY" in journal
+
+
+def test_the_initiator_unit_under_a_real_systemd(tmp_path: Path) -> None:
+    """pyaoe-initiator.service enabled at boot, /dev/fuse bound into the container: it is active
+    (Type=notify: READY came) before its interface exists, finds a pyaoe target outside once the
+    interface is moved in, and its tree (seen from outside the service: the mount is not private
+    to it) serves the device to Debian's aoe-stat and to dd; `systemctl reload` (SIGHUP) keeps it
+    running; `systemctl stop` unmounts and ends with status 0."""
+    disk = tmp_path / "export.img"
+    pattern = bytes(range(256)) * 16 * 256  # 1 MiB
+    disk.write_bytes(pattern * 8)
+    with booted(tmp_path, "pyaoe-initiator.service") as (box, lab, here, _netif):
+        box.wait_active("pyaoe-initiator.service")
+        args = ["--control-socket", "none", "7", "9", here.ifname, str(disk)]
+        with start_target(lab, here, args, command=PYAOE_TARGET):
+            deadline = time.monotonic() + 60
+            while box.run("test", "-e", "/run/aoe/etherd/e7.9").returncode != 0:
+                assert time.monotonic() < deadline, box.run(
+                    "journalctl", "-u", "pyaoe-initiator", "--no-pager"
+                ).stdout
+                time.sleep(0.2)
+            status = box.run("systemctl", "show", "pyaoe-initiator.service", "-p", "StatusText").stdout
+            assert status.startswith("StatusText=tree at /run/aoe; discovery sent on ")
+            stat = box.run("env", "sysfs_dir=/run/aoe/sys", AOE_STAT)
+            assert stat.returncode == 0 and stat.stdout.split()[:2] == ["e7.9", "0.008GB"], stat
+            read = box.run("sh", "-c", "dd if=/run/aoe/etherd/e7.9 bs=64k count=16 status=none | sha256sum")
+            assert read.stdout.split()[0] == hashlib.sha256(pattern).hexdigest(), read
+            listed = box.run(str(BIN / "pyaoe"), "ctl", "--initiator", "list")  # the default socket, inside
+            assert listed.returncode == 0 and listed.stdout.splitlines()[1].split()[:2] == ["e7.9", "up"]
+
+            assert box.run("systemctl", "reload", "pyaoe-initiator.service").returncode == 0
+            journal = ""
+            while "SIGHUP: no configuration file to re-read" not in journal:
+                assert time.monotonic() < deadline, journal
+                journal = box.run("journalctl", "-u", "pyaoe-initiator.service", "--no-pager").stdout
+                time.sleep(0.2)
+            assert box.run("systemctl", "is-active", "pyaoe-initiator.service").stdout.strip() == "active"
+
+            box.run("systemctl", "stop", "pyaoe-initiator.service", check=True)
+            shown = box.run(
+                "systemctl", "show", "pyaoe-initiator.service", "-p", "Result", "-p", "ExecMainStatus"
+            ).stdout
+            assert sorted(shown.split()) == ["ExecMainStatus=0", "Result=success"]
+            assert box.run("mountpoint", "-q", "/run/aoe").returncode != 0

@@ -3,7 +3,9 @@ each (with their manual pages on MANPATH), and each unit's ExecStart, ExecReload
 systemd would run them (systemd is not PID 1 here), with a NOTIFY_SOCKET listening: READY=1 once
 every export serves, RELOADING=1 with MONOTONIC_USEC then READY=1 around a reload (ExecReload
 fails on a bad file, the exports untouched), STOPPING=1 and exit 0 on SIGTERM. The vblade
-template reads Debian's /etc/vblade.conf.d format."""
+template reads Debian's /etc/vblade.conf.d format. pyaoe-initiator.service says READY=1 once its
+tree is mounted and its first discovery went out, ExecReload (SIGHUP) rescans and discovers
+without stopping it, and SIGTERM brings STOPPING=1, an unmount and exit 0."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import pytest
 from pyaoe.cli.manpages import scripts_of, write_pages
 from pyaoe.lab.netns import Lab, Link
 from pyaoe.lab.procs import read_lines
-from support.target import Listener, is_announcement
+from support.initiator_daemon import CTL, unique_root
+from support.target import VBLADE, Listener, is_announcement, start_target
+from support.wait import wait_until
 
 pytestmark = [pytest.mark.netns]
 
@@ -230,3 +234,71 @@ def test_the_generator_wants_an_instance_for_each_complete_conf(units, tmp_path)
     assert wants == ["pyaoe-vblade@good.service"]
     link = out / "pyaoe-vblade.service.wants" / "pyaoe-vblade@good.service"
     assert os.readlink(link) == f"{units / 'system'}/pyaoe-vblade@.service"
+
+
+def is_broadcast_query(frame: bytes) -> bool:
+    """A Query Config request to every shelf and slot: an initiator's discovery."""
+    return (
+        frame[:6] == b"\xff" * 6
+        and frame[12:14] == b"\x88\xa2"
+        and frame[14] & 0x08 == 0
+        and (frame[16:20] == b"\xff\xff\xff\x01")
+    )
+
+
+def test_pyaoe_initiator_service_notifies_ready_rescans_on_reload_and_stops(units, link, tmp_path):
+    lab, here, there = link
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(MIB))
+    root = unique_root("aoe-sdu")
+    sock = tmp_path / "initiator.sock"
+    paths = {"/run/aoe": str(root), "/run/pyaoe/initiator.sock": str(sock)}
+    unit = units / "system" / "pyaoe-initiator.service"
+
+    def line(key: str, **env: str) -> list[str]:
+        text = exec_line(unit, key)
+        for real, ours in [*paths.items(), *((f"${k}", v) for k, v in env.items())]:
+            text = text.replace(real, ours)
+        return shlex.split(text)
+
+    notify = Notifications(tmp_path / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
+    heard = Listener(there)
+    # Only this test's interface: the unit's line, left alone, would discover on every one.
+    argv = [*line("ExecStart"), "--iflist", here.ifname]
+    log = tmp_path / "initiator.log"
+    with (
+        start_target(lab, there, ["5", "1", there.ifname, str(disk)], listen=here, command=VBLADE),
+        log.open("w") as err,
+    ):
+        proc = lab.popen(None, argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            ready = notify.next()
+            assert ready["READY"] == "1"
+            assert ready["STATUS"] == f"tree at {root}; discovery sent on {here.ifname}"
+            assert os.path.ismount(root) and (root / "etherd" / "discover").exists()
+            heard.wait_for(is_broadcast_query)
+            wait_until(lambda: (root / "etherd" / "e5.1").exists(), 15, "e5.1 in the tree")
+            listed = subprocess.run(
+                [*CTL, "--socket", str(sock), "list"], capture_output=True, text=True, timeout=60
+            )
+            assert listed.returncode == 0 and listed.stdout.splitlines()[1].split()[:2] == ["e5.1", "up"]
+
+            reload = subprocess.run(line("ExecReload", MAINPID=str(proc.pid)), timeout=60)
+            assert reload.returncode == 0
+            said = f"rescanned the interfaces (in use: {here.ifname}) and sent a discovery"
+            wait_until(lambda: said in log.read_text(), 15, "the SIGHUP line")
+            assert proc.poll() is None and os.path.ismount(root)
+
+            proc.send_signal(signal.SIGTERM)  # what systemctl stop does (KillMode=mixed)
+            assert notify.next()["STOPPING"] == "1"
+            assert proc.wait(timeout=60) == 0
+            assert not os.path.ismount(root) and not root.exists()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if os.path.ismount(root):
+                subprocess.run(["umount", "-l", str(root)], check=False)
+            heard.close()
+            notify.close()

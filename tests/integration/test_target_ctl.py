@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pyaoe.lab.netns import Lab, in_netns
+from support.ctl import AS_NOBODY, one_line
 from support.target_service import CTL, ServedTarget, export_table, parse_metrics
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
@@ -41,14 +42,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def one_line(result: subprocess.CompletedProcess[str], expected: str) -> None:
-    lines = result.stderr.splitlines()
-    assert result.returncode != 0, result
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pyaoe ctl: ") and expected in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 def test_list_as_a_table_and_as_json(served):
@@ -151,10 +144,7 @@ def test_only_root_may_use_the_socket(served):
     served.socket.parent.chmod(0o755)
     result = subprocess.run(
         [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
+            *AS_NOBODY,
             *CTL,
             "--socket",
             str(served.socket),

@@ -73,7 +73,18 @@ def fuse_unavailable_reason() -> str | None:
 
 def fuse_initiator_argv(root: str, ifname: str) -> list[str]:
     """The FUSE initiator's command line, as its tree contract gives it (--root DIR --iflist IF)."""
-    return [sys.executable, "-m", "pyaoe", "initiator", "--root", root, "--iflist", ifname]
+    return [
+        sys.executable,
+        "-m",
+        "pyaoe",
+        "initiator",
+        "--root",
+        root,
+        "--iflist",
+        ifname,
+        "--control-socket",
+        "none",
+    ]
 
 
 @dataclass

@@ -30,9 +30,10 @@ class Daemon:
     verbs: str
 
 
-#: Every daemon with a control socket. The initiator's verbs plug in here.
+#: Every daemon with a control socket.
 DAEMONS: dict[str, Daemon] = {
     "target": Daemon("/run/pyaoe/target.sock", "pyaoe.service.target_control:TARGET_VERBS"),
+    "initiator": Daemon("/run/pyaoe/initiator.sock", "pyaoe.service.initiator_control:INITIATOR_VERBS"),
 }
 
 

@@ -1,7 +1,8 @@
 """pyaoe.cli.initiator: `pyaoe initiator`, the userland AoE initiator daemon: what the Linux aoe
 driver exposes (/dev/etherd and its /sys), as a FUSE file system mounted at --root.
 
-pyaoe initiator [--root DIR] [--iflist IF[,IF...]] [--deadsecs N] [--maxout N] [--dyndevs 0|1] [--syslog]
+pyaoe initiator [--root DIR] [--iflist IF[,IF...]] [--deadsecs N] [--maxout N] [--dyndevs 0|1]
+                [--control-socket PATH] [--metrics [HOST:]PORT] [--pidfile PATH] [--syslog]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from pyaoe.cli.common import CommandError, OneLineParser, parse_int, setup_logging
 from pyaoe.initiator import InitiatorConfig, parse_iflist
 from pyaoe.initiator.options import DEFAULT_DEADSECS, DEFAULT_MAXOUT
+from pyaoe.service.initiator_control import DEFAULT_SOCKET
 
 __all__ = ["main", "build_parser", "PROG", "DEFAULT_ROOT", "FUSE_MISSING"]
 
@@ -32,9 +34,13 @@ Discover AoE devices and serve them, as the Linux aoe driver does, in a FUSE fil
 DIR/etherd holds the devices (eX.Y, a file of the device's size; eX.YpN, its MBR/GPT partitions)
 and the control files (discover, err, interfaces, revalidate, flush); DIR/sys is shaped like
 /sys (block/etherd!eX.Y/{state,mac,netif,payload,size,firmware-version,dev} and
-module/aoe/parameters), so `sysfs_dir=DIR/sys aoe-stat` works. Runs in the foreground until
-SIGTERM or SIGINT, then unmounts. Needs root (packet sockets, FUSE with allow_other).
-`losetup -f --show DIR/etherd/eX.Y` gives a block device to mkfs and mount."""
+module/aoe/parameters), so `sysfs_dir=DIR/sys aoe-stat` works. `pyaoe ctl --initiator` talks to it
+over --control-socket; --metrics serves Prometheus metrics. Runs in the foreground until SIGTERM or
+SIGINT, which let the requests in flight finish, unmount and exit 0; SIGHUP rescans the
+interfaces and sends a discovery (there is no file to re-read). Under systemd (Type=notify) it
+says READY=1 once the tree is mounted and the first discovery went out. Needs root (packet
+sockets, FUSE with allow_other). `losetup -f --show DIR/etherd/eX.Y` gives a block device to mkfs
+and mount."""
 
 
 def build_parser() -> OneLineParser:
@@ -70,6 +76,18 @@ def build_parser() -> OneLineParser:
         default="1",
         help="1: dynamic minor numbers (default); 0: static ones, slots 0-15 only",
     )
+    parser.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        default=DEFAULT_SOCKET,
+        help=f"answer pyaoe ctl --initiator here (default {DEFAULT_SOCKET}; 'none': no control socket)",
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (every address without HOST)",
+    )
+    parser.add_argument("--pidfile", metavar="PATH", help="write the daemon's pid here while it runs")
     parser.add_argument("--syslog", action="store_true", help="log to syslog instead of stderr")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     return parser
@@ -130,16 +148,22 @@ def _run(args: argparse.Namespace) -> int:
             raise
         raise CommandError(FUSE_MISSING.format(module=exc.name)) from None
     from pyaoe.service.initiator import InitiatorService
+    from pyaoe.service.initiator_daemon import InitiatorDaemon
 
     _check_privileges()
     root = Path(str(args.root)).absolute()
-    try:
-        made = prepare_mount_point(root)
-    except MountError as exc:
-        raise CommandError(str(exc)) from None
     service = InitiatorService(config)
     fs = EtherdFileSystem(service)  # listens before the first discovery
+    daemon = InitiatorDaemon(service, root, hooks=fs.controls.revalidated)
+    made = False
     try:
+        # Mistakes first, each one line, before anything is mounted or sent.
+        try:
+            made = prepare_mount_point(root)
+        except MountError as exc:
+            raise CommandError(str(exc)) from None
+        daemon.prepare(str(args.control_socket), DEFAULT_SOCKET, args.metrics, args.pidfile)
+        daemon.start()
         try:
             service.start()
         except OSError as exc:
@@ -153,12 +177,15 @@ def _run(args: argparse.Namespace) -> int:
             root,
         )
         try:
-            signum = serve(fs, root)
+            signum = serve(
+                fs, root, ready=lambda _fs: daemon.ready(), hangup=daemon.hangup, drain=daemon.drain
+            )
         except MountError as exc:
             raise CommandError(str(exc)) from None
         if not service.running:
             raise CommandError("the initiator's I/O thread stopped (see the log above); unmounted")
     finally:
+        daemon.close()
         service.stop()
         if made:
             try:

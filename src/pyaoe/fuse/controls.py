@@ -14,7 +14,7 @@ import pyfuse3
 import trio
 
 from pyaoe.fuse.devices import DeviceTracker
-from pyaoe.initiator import parse_device_name
+from pyaoe.initiator import DeviceInfo, parse_device_name
 from pyaoe.service.initiator.operations import InitiatorLike
 
 __all__ = ["Controls", "TextHandle", "REVALIDATE_SCAN_TIMEOUT"]
@@ -83,12 +83,24 @@ class Controls:
         except (OSError, ValueError) as exc:
             log.debug("revalidate %s: %s", name, exc)
             raise pyfuse3.FUSEError(errno.EINVAL) from None
+        await self._settle(name, before)
+
+    def revalidated(self, name: str, before: DeviceInfo) -> None:
+        """``name`` was revalidated elsewhere (`pyaoe ctl --initiator revalidate`): read its size
+        and partitions anew, as after a write to the revalidate file. Safe from any thread."""
+        self.devices.waiter.call_soon(self.devices.start_soon, self._settle, name, before)
+
+    async def _settle(self, name: str, before: DeviceInfo) -> None:
         # Unlike the driver's, this write returns once the device answered its new IDENTIFY
         # (or after REVALIDATE_WAIT): the new size is there for the next command. Each answer
         # gives the device a new identify object, so identity tells a new answer from the old.
         with trio.move_on_after(REVALIDATE_WAIT):
             while True:
-                info = await trio.to_thread.run_sync(self.service.device_info, name)
+                try:
+                    info = await trio.to_thread.run_sync(self.service.device_info, name)
+                except OSError as exc:  # flushed meanwhile, or the initiator stopped
+                    log.info("revalidate %s: %s", name, exc)
+                    return
                 if info.up and info.identify is not before.identify:
                     self.devices.refresh(info)
                     break

@@ -1,5 +1,6 @@
-"""pyaoe.fuse.daemon: mount the initiator's file system at a directory and serve it until a signal
-(or an unmount), then unmount: the body of `pyaoe initiator`.
+"""pyaoe.fuse.daemon: mount the initiator's file system at a directory and serve it until SIGTERM
+or SIGINT (or an unmount), let the requests in flight finish, then unmount: the body of `pyaoe
+initiator`. SIGHUP never stops it.
 
 The mount point is checked first (exists or can be made, is a directory, nothing mounted on it,
 empty), so that mistakes are one line instead of a FUSE error.
@@ -20,11 +21,15 @@ import trio
 
 from pyaoe.fuse.filesystem import EtherdFileSystem
 
-__all__ = ["MountError", "prepare_mount_point", "serve", "SIGNALS", "MAX_TASKS"]
+__all__ = ["MountError", "prepare_mount_point", "serve", "SIGNALS", "STOP_SIGNALS", "MAX_TASKS"]
 
 log = logging.getLogger("pyaoe.fuse")
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: Signals that end serve(); SIGHUP calls its ``hangup`` instead.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
+#: Longest wait, once the requests in flight are done, for their answers to reach the kernel.
+_REPLY_WAIT = 1.0
 #: How often the daemon checks that the initiator service still runs.
 SERVICE_CHECK_INTERVAL = 1.0
 #: Requests served at once (pyfuse3 workers): blocked err readers each hold one.
@@ -67,34 +72,62 @@ def mount_options() -> set[str]:
     return options
 
 
+class _Signals:
+    """What serve() does with signals: which end it, what SIGHUP and the end call, and what came."""
+
+    def __init__(
+        self,
+        handled: Sequence[int],
+        hangup: Callable[[], None] | None,
+        drain: Callable[[], None] | None,
+    ) -> None:
+        self.handled = tuple(handled)
+        self.hangup = hangup
+        self.drain = drain
+        #: The stop signal that came (at most the first counts), and SIGHUPs not yet acted on.
+        self.caught: list[int] = []
+        self.hangups = 0
+
+    def early(self, signum: int, _frame: FrameType | None) -> None:
+        # Until trio watches, a stop signal only marks the run as over (dying now would leave a
+        # dead mount behind), and a SIGHUP waits for trio.
+        if signum in STOP_SIGNALS:
+            self.caught.append(signum)
+        else:
+            self.hangups += 1
+
+
 def serve(
     fs: EtherdFileSystem,
     root: Path,
     *,
     signals: Sequence[int] = SIGNALS,
     ready: Callable[[EtherdFileSystem], None] | None = None,
+    hangup: Callable[[], None] | None = None,
+    drain: Callable[[], None] | None = None,
 ) -> int | None:
-    """Mount ``fs`` at ``root`` (prepared) and serve until one of ``signals`` arrives (main
-    thread only; pass () elsewhere and stop with ``stop_serving``) or the file system is
-    unmounted. Unmounts before returning; returns the signal that ended it, or None.
+    """Mount ``fs`` at ``root`` (prepared) and serve until SIGTERM or SIGINT arrives (when in
+    ``signals``: main thread only; pass () elsewhere and stop with ``stop_serving``) or the file
+    system is unmounted. SIGHUP calls ``hangup()``, and serving goes on. A stop signal calls
+    ``drain()`` first (in a worker thread: it lets the requests in flight finish), and waits for
+    their answers to reach the kernel. Unmounts before returning; returns the signal that ended
+    it, or None.
 
     Make the EtherdFileSystem before starting its service, so it hears every event."""
-    caught: list[int] = []
-    # Until trio watches the signals, a signal only marks the run as over: dying now would
-    # leave a dead mount behind.
-    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in signals}
+    how = _Signals(signals, hangup, drain)
+    previous = {s: signal.signal(s, how.early) for s in signals}
     try:
         pyfuse3.init(fs, str(root), mount_options())
     except RuntimeError as exc:
         _restore(previous)
         raise MountError(f"cannot mount {root}: {exc}") from None
     try:
-        trio.run(_run, fs, signals, caught, ready)
+        trio.run(_run, fs, how, ready)
     finally:
         _restore(previous)
         pyfuse3.close(unmount=True)
         log.info("unmounted %s", root)
-    return caught[0] if caught else None
+    return how.caught[0] if how.caught else None
 
 
 def _restore(
@@ -110,15 +143,10 @@ def stop_serving(fs: EtherdFileSystem) -> None:
     pyfuse3.terminate()
 
 
-async def _run(
-    fs: EtherdFileSystem,
-    signals: Sequence[int],
-    caught: list[int],
-    ready: Callable[[EtherdFileSystem], None] | None,
-) -> None:
+async def _run(fs: EtherdFileSystem, how: _Signals, ready: Callable[[EtherdFileSystem], None] | None) -> None:
     async with trio.open_nursery() as nursery:
-        if signals:
-            await nursery.start(_watch_signals, fs, signals, caught)
+        if how.handled:
+            await nursery.start(_watch_signals, fs, how)
         await fs.start(nursery)
         nursery.start_soon(_watch_service, fs)
         log.info("serving the AoE initiator's tree")
@@ -137,14 +165,35 @@ async def _watch_service(fs: EtherdFileSystem) -> None:
     stop_serving(fs)
 
 
-async def _watch_signals(
-    fs: EtherdFileSystem, signals: Sequence[int], caught: list[int], task_status: trio.TaskStatus[None]
-) -> None:
-    with trio.open_signal_receiver(*signals) as receiver:
+async def _watch_signals(fs: EtherdFileSystem, how: _Signals, task_status: trio.TaskStatus[None]) -> None:
+    with trio.open_signal_receiver(*how.handled) as receiver:
         task_status.started()
-        if not caught:
+        for _ in range(how.hangups):
+            await _hangup(how)
+        if not how.caught:
             async for signum in receiver:
-                caught.append(signum)
-                break
-    log.info("%s: unmounting", signal.Signals(caught[0]).name)
+                if signum in STOP_SIGNALS:
+                    how.caught.append(signum)
+                    break
+                await _hangup(how)
+    name = signal.Signals(how.caught[0]).name
+    if how.drain is not None:
+        log.info("%s: finishing the requests in flight, then unmounting", name)
+        await trio.to_thread.run_sync(how.drain)
+        # Their answers wake the FUSE requests waiting for them; those reply to the kernel.
+        with trio.move_on_after(_REPLY_WAIT):
+            while fs.waiter.busy:
+                await trio.sleep(0.01)
+    else:
+        log.info("%s: unmounting", name)
     stop_serving(fs)
+
+
+async def _hangup(how: _Signals) -> None:
+    if how.hangup is None:
+        log.info("SIGHUP: nothing to do; still serving")
+        return
+    try:
+        await trio.to_thread.run_sync(how.hangup)
+    except OSError as exc:  # the service stopped meanwhile: its watch unmounts
+        log.warning("SIGHUP: %s", exc)

@@ -135,6 +135,10 @@ class DeviceTracker:
             del self._forgetting[name]
             done.set()
 
+    def start_soon(self, fn: object, *args: object) -> None:
+        """Run ``fn(*args)`` as a task of the tree's (on trio's thread, once it started)."""
+        self._start(fn, *args)
+
     def _start(self, fn: object, *args: object) -> None:
         if self._nursery is not None:
             self._nursery.start_soon(fn, *args)  # type: ignore[arg-type]

@@ -75,6 +75,11 @@ class FutureWaiter:
                 raise Stopped()
         return future.result()
 
+    @property
+    def busy(self) -> int:
+        """Requests waiting for their future now."""
+        return len(self._waiting)
+
     def stop(self) -> None:
         """Release every waiter (they raise Stopped)."""
         self.stopping = True

@@ -35,7 +35,8 @@ from pyaoe.initiator import (
     RequestFailed,
 )
 from pyaoe.service.initiator.operations import Listener
-from pyaoe.service.initiator.ports import LinkWatch, Port, PortTable, scan_interfaces
+from pyaoe.service.initiator.ports import LINK_ERRORS, LinkWatch, Port, PortTable, scan_interfaces
+from pyaoe.service.initiator.stats import EventTally, InitiatorStats, snapshot
 
 __all__ = ["IoLoop", "Command", "LATER", "RESCAN_INTERVAL"]
 
@@ -79,6 +80,10 @@ class IoLoop:
         self.send_losses = 0
         #: Exceptions listeners raised (each logged with its traceback; the loop goes on).
         self.listener_errors = 0
+        #: Per-device retransmits and errors, from the engine's diagnostics.
+        self.tally = EventTally()
+        #: Set once the thread's first turn is over: its first discovery (due at once) went out.
+        self.first_turn = threading.Event()
         self._rescan_interval = rescan_interval
         self._next_rescan = 0.0
         self._poller = select.poll()
@@ -155,6 +160,7 @@ class IoLoop:
         receive = engine.receive_frames
         wake_fd = self._wake_fd
         link_fd = self._link_watch.fileno() if self._link_watch else -1
+        first_turn = True
         while not self.stop_requested:
             deadline = engine.get_timer()
             wake_at = self._next_rescan if deadline is None or deadline > self._next_rescan else deadline
@@ -180,6 +186,9 @@ class IoLoop:
                 engine.handle_timer(now)
             self._send(now)
             self._dispatch()
+            if first_turn:
+                first_turn = False
+                self.first_turn.set()
 
     def _run_commands(self, now: float) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -226,10 +235,12 @@ class IoLoop:
                     entry[0].set_exception(_exception(event))  # type: ignore[arg-type]
             elif kind is Diagnostic:
                 log.log(_DIAGNOSTIC_LEVEL.get(event.kind, logging.WARNING), "%s", event.text)  # type: ignore[union-attr]
+                self.tally.diagnostic(event, self.engine.interfaces)  # type: ignore[arg-type]
             elif isinstance(event, DeviceUp | DeviceDown | DeviceRemoved | DeviceDiscovered):
                 with self.state_changed:
                     if isinstance(event, DeviceRemoved):
                         self.states.pop(event.device, None)
+                        self.tally.forget(event.device)
                     else:
                         self.states[event.device] = isinstance(event, DeviceUp)
                     self.state_changed.notify_all()
@@ -268,12 +279,27 @@ class IoLoop:
             error = port.pending_error()
         except OSError:
             error = -1
+        if error in LINK_ERRORS:
+            port.counters.socket_errors += 1
         log.debug("%s: socket error %s; rescanning interfaces", port.ifname, error)
         self.rescan(now)
         if self.ports.by_name.get(port.ifname) is port and error == 0:
             # Nothing to read and no error: the interface is gone; drop it to stop spinning.
+            port.counters.link_down += 1
             self.ports.close(port)
             self.engine.update_interfaces(self.ports.interfaces())
+
+    def stats(self) -> InitiatorStats:
+        """Everything counted, as of now (on the thread, or when it is not running)."""
+        return snapshot(
+            self.engine.devices(),
+            self.tally,
+            self.ports.interfaces(),
+            self.ports.counters,
+            self.engine.counters,
+            len(self.pending),
+            self.listener_errors,
+        )
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, reason: str) -> None:

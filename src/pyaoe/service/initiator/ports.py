@@ -18,6 +18,7 @@ from pyaoe.net.bpf import initiator_filter
 from pyaoe.net.interfaces import NoSuchInterfaceError, aoe_interfaces
 from pyaoe.net.mmsg import MSG_DONTWAIT, MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
+from pyaoe.service.initiator.stats import InterfaceCounters
 
 __all__ = [
     "BatchHandler",
@@ -48,6 +49,9 @@ SOCKET_BUFFER = 8 << 20
 _HEADROOM = 64
 #: Errors on a send that lose the frame but leave the port usable (the engine resends).
 _TRANSIENT = {errno.ENOBUFS, errno.EAGAIN, errno.EMSGSIZE, errno.EINTR}
+#: What a receive reports, once, when the interface goes down (ENETDOWN) or away (ENODEV, ENXIO):
+#: the port serves again by itself if it comes back up, and the next scan decides its fate.
+LINK_ERRORS = frozenset({errno.ENETDOWN, errno.ENODEV, errno.ENXIO})
 # <linux/rtnetlink.h>
 _RTMGRP_LINK = 1
 
@@ -86,6 +90,7 @@ class Port:
         "_send_batch",
         "batch",
         "buffers",
+        "counters",
         "facts",
         "fd",
         "ifname",
@@ -95,10 +100,16 @@ class Port:
     )
 
     def __init__(
-        self, facts: InterfaceFacts, *, batch: int = BATCH, buffer_bytes: int = SOCKET_BUFFER
+        self,
+        facts: InterfaceFacts,
+        *,
+        batch: int = BATCH,
+        buffer_bytes: int = SOCKET_BUFFER,
+        counters: InterfaceCounters | None = None,
     ) -> None:
         self.facts = facts
         self.ifname = facts.name
+        self.counters = counters if counters is not None else InterfaceCounters()
         self.sock = PacketSocket(
             facts.name, bpf_program=initiator_filter(facts.mac), rcvbuf=buffer_bytes, sndbuf=buffer_bytes
         )
@@ -119,20 +130,31 @@ class Port:
     def receive(self, handle: BatchHandler, now: float) -> int:
         """Give every queued frame to ``handle(buffers, ifname, now, lengths)``, a batch at a
         time (frame i is buffers[i][:lengths[i]], valid during the call only: the buffers are
-        reused); returns how many frames there were."""
+        reused); returns how many frames there were. The interface going down or away is counted
+        and logged, never raised: the I/O goes on through the other interfaces."""
         total = 0
         buffers = self.buffers
         ifname = self.ifname
         recv = self.recv
         lengths = self.lengths
+        counters = self.counters
         while True:
             try:
                 n = recv(MSG_DONTWAIT)
             except BlockingIOError:
                 return total
+            except OSError as exc:
+                if exc.errno not in LINK_ERRORS:
+                    raise
+                counters.socket_errors += 1
+                log.info("%s: %s; using the other interfaces meanwhile", ifname, exc.strerror)
+                return total
             if not n:
                 return total
-            handle(buffers, ifname, now, lengths(n))
+            got = lengths(n)
+            handle(buffers, ifname, now, got)
+            counters.frames_received += n
+            counters.bytes_received += sum(got)
             total += n
             if n < BATCH:
                 return total
@@ -144,17 +166,23 @@ class Port:
         batch = self._send_batch
         buffers = batch.buffers
         ifname = self.ifname
+        counters = self.counters
         lost = 0
         while True:
             lengths = fill(now, ifname, buffers)
             if not lengths:
-                return lost
+                break
             try:
-                lost += len(lengths) - batch.send_first(lengths)
+                sent = batch.send_first(lengths)
             except OSError as exc:
-                lost += self._lost(exc, len(lengths))
+                sent = len(lengths) - self._lost(exc, len(lengths))
+            lost += len(lengths) - sent
+            counters.frames_sent += sent
+            counters.bytes_sent += sum(lengths) if sent == len(lengths) else sum(lengths[:sent])
             if len(lengths) < len(buffers):
-                return lost
+                break
+        counters.send_losses += lost
+        return lost
 
     def holds(self, mtu: int) -> bool:
         """Whether the receive buffers take frames of this MTU."""
@@ -175,11 +203,13 @@ class Port:
 
 
 class PortTable:
-    """The open ports, by interface name and by descriptor, registered with a poller."""
+    """The open ports, by interface name and by descriptor, registered with a poller; and the
+    counters of every interface ever used, which outlive its ports."""
 
     def __init__(self, poller: select.poll) -> None:
         self.by_name: dict[str, Port] = {}
         self.by_fd: dict[int, Port] = {}
+        self.counters: dict[str, InterfaceCounters] = {}
         self._poller = poller
 
     def sync(self, found: dict[str, InterfaceFacts]) -> tuple[bool, bool]:
@@ -198,10 +228,15 @@ class PortTable:
             if same and facts is not None and port.holds(facts.mtu):
                 port.facts = facts
             else:
+                if facts is None:
+                    port.counters.link_down += 1
                 self.close(port)
         for name, facts in found.items():
             if name not in self.by_name:
-                new = open_port(facts)
+                counters = self.counters.get(name)
+                if counters is None:
+                    counters = self.counters[name] = InterfaceCounters()
+                new = open_port(facts, counters)
                 if new is not None:
                     self.by_name[name] = new
                     self.by_fd[new.fd] = new
@@ -270,10 +305,10 @@ class LinkWatch:
         self.sock.close()
 
 
-def open_port(facts: InterfaceFacts) -> Port | None:
+def open_port(facts: InterfaceFacts, counters: InterfaceCounters | None = None) -> Port | None:
     """A port on ``facts.name``, or None (logged) when the interface vanished or refused us."""
     try:
-        return Port(facts)
+        return Port(facts, counters=counters)
     except NoSuchInterfaceError:
         return None
     except OSError as exc:

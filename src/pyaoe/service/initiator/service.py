@@ -21,8 +21,12 @@ from pyaoe.initiator import Counters, DeviceInfo, InitiatorConfig, parse_iflist
 from pyaoe.initiator.address import as_address
 from pyaoe.service.initiator.loop import LATER, RESCAN_INTERVAL, IoLoop
 from pyaoe.service.initiator.operations import DeviceRef, Listener
+from pyaoe.service.initiator.stats import InitiatorStats
 
 __all__ = ["InitiatorService"]
+
+#: How often drain() looks whether the requests in flight are done (seconds).
+_DRAIN_POLL = 0.02
 
 
 class InitiatorService:
@@ -43,6 +47,8 @@ class InitiatorService:
         self._config = config
         self._io = IoLoop(config, rescan_interval)
         self._idle_lock = threading.Lock()
+        #: Set by drain(): new requests fail at once, those in flight go on.
+        self._draining = False
 
     @property
     def send_losses(self) -> int:
@@ -106,6 +112,22 @@ class InitiatorService:
             self.stop()
         return caught[0] if caught else None
 
+    def wait_first_turn(self, timeout: float | None = None) -> bool:
+        """Wait until the I/O thread has taken its first turn, in which it sent the first
+        discovery (when InitiatorConfig.discover_at_start); False after ``timeout`` s."""
+        return self._io.first_turn.wait(timeout)
+
+    def drain(self, timeout: float) -> int:
+        """Take no new request (each fails at once with DeviceUnavailable) and wait up to
+        ``timeout`` s for those in flight to be done or failed; returns how many are left."""
+        self._draining = True
+        deadline = time.monotonic() + timeout
+        while True:
+            left: int = self.call(lambda now: len(self._io.pending))
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(_DRAIN_POLL)
+
     @property
     def running(self) -> bool:
         io = self._io
@@ -135,6 +157,9 @@ class InitiatorService:
 
     def _submit(self, start: Callable[[float], int], into: Any) -> Future[Any]:
         future: Future[Any] = Future()
+        if self._draining:
+            future.set_exception(DeviceUnavailable("the initiator is stopping"))
+            return future
 
         def command(now: float) -> object:
             self._io.pending[start(now)] = (future, into)
@@ -147,6 +172,21 @@ class InitiatorService:
     def discover(self) -> None:
         """Broadcast a Query Config on every allowed interface (does not wait for answers)."""
         self._io.post(lambda now: self._io.engine.discover(now), Future())
+
+    def rescan(self) -> list[str]:
+        """Scan the interfaces now (as a link change makes it do) and broadcast a Query Config
+        on each allowed one; returns the interfaces in use."""
+
+        def scan(now: float) -> list[str]:
+            self._io.rescan(now)
+            self._io.engine.discover(now)
+            return sorted(self._io.ports.by_name)
+
+        return self.call(scan)  # type: ignore[no-any-return]
+
+    def stats(self) -> InitiatorStats:
+        """Everything the initiator counts, per device, path and interface, at one instant."""
+        return self.call(lambda now: self._io.stats())  # type: ignore[no-any-return]
 
     def revalidate(self, name: DeviceRef) -> None:
         self.call(lambda now: self._io.engine.revalidate(name, now))
