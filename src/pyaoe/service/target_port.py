@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pyaoe.net.bpf import BpfProgram, attach_filter, target_filter
 from pyaoe.net.mmsg import MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket, set_buffers
-from pyaoe.protocol import AOE_HLEN, Command
+from pyaoe.protocol import Command
+from pyaoe.protocol.layout import COMMAND_OFFSET
 from pyaoe.service.target_stats import BUCKETS, PortCounters
 from pyaoe.target import Export, TargetEngine
 from pyaoe.target.fastpath import NOT_HANDLED, FastPath
@@ -26,8 +27,6 @@ __all__ = ["Port", "WAKE_INTERVAL"]
 
 log = logging.getLogger(__name__)
 
-#: Byte 19 of a frame holds the AoE command.
-_COMMAND_OFFSET = AOE_HLEN - 5
 #: Room for the largest frame any MTU allows (65535 + the Ethernet header): the MTU may grow
 #: while we run, and the fast path builds replies of up to the current MTU in these buffers.
 _RECV_BUFFER = 1 << 17
@@ -120,7 +119,7 @@ class Port:
 
     def handle(self, view: memoryview, n: int) -> int:
         """Answer one frame through the engine; returns the replies sent."""
-        if n > _COMMAND_OFFSET and view[_COMMAND_OFFSET] == Command.QUERY_CONFIG:
+        if n > COMMAND_OFFSET and view[COMMAND_OFFSET] == Command.QUERY_CONFIG:
             # The sector count is recomputed from the MTU on every query, as vblade does; the
             # Linux initiator's queries are 32 bytes, unpadded on veth and tap.
             self.engine.mtu = self.sock.refresh_mtu()
