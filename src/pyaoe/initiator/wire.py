@@ -22,8 +22,7 @@ from pyaoe.protocol import (
     encode_frame,
     pad_frame,
 )
-from pyaoe.protocol.ata import ATA_ARG
-from pyaoe.protocol.header import HEADER
+from pyaoe.protocol.layout import ATA_ARG, HEADER
 
 __all__ = [
     "ATA_REQUEST",
