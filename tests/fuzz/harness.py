@@ -220,7 +220,7 @@ class TargetHarness:
         buf = self.buffer
         buf[:n] = frame[:n]
         view = memoryview(buf)
-        got = self.fast.answer_in_place(view, n)
+        got = self.fast.answer_batch((view,), (n,))[0]
         if got != NOT_HANDLED:
             self.fast_answers += 1
             return [bytes(buf[:got])]

@@ -31,10 +31,20 @@ from pyaoe.protocol.config import (
 )
 from pyaoe.protocol.constants import *  # noqa: F403
 from pyaoe.protocol.constants import __all__ as _constants_all
-from pyaoe.protocol.ethernet import format_mac, pad_frame, padded_length, parse_mac
+from pyaoe.protocol.ethernet import format_mac, parse_mac
 from pyaoe.protocol.frame import Arg, Frame, decode_frame, encode_frame
-from pyaoe.protocol.header import AOE_ERROR_TEXT, AoeError, Command, Header, HeaderFlag, reply_header
+from pyaoe.protocol.header import (
+    AOE_ERROR_TEXT,
+    REQUEST_VERFLAGS,
+    RESPONSE_VERFLAGS,
+    AoeError,
+    Command,
+    Header,
+    HeaderFlag,
+    reply_header,
+)
 from pyaoe.protocol.identify import IdentifyInfo, build_identify, parse_identify
+from pyaoe.protocol.layout import pad_frame, padded_length
 from pyaoe.protocol.mask import Directive, DirectiveCommand, MaskArg, MaskCommand, MaskError
 from pyaoe.protocol.reserve import ReserveArg, ReserveCommand
 
@@ -73,6 +83,8 @@ __all__ = [
     "Command",
     "Header",
     "HeaderFlag",
+    "REQUEST_VERFLAGS",
+    "RESPONSE_VERFLAGS",
     "reply_header",
     "IdentifyInfo",
     "build_identify",

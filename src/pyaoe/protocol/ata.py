@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from struct import Struct
 
 from pyaoe.errors import FrameError
-from pyaoe.protocol.constants import AOE_HLEN, ATA_HLEN
+from pyaoe.protocol.constants import ATA_HLEN
+from pyaoe.protocol.layout import AFLAGS_OFFSET, ATA_ARG
 
 __all__ = [
     "AtaFlag",
@@ -23,7 +23,6 @@ __all__ = [
     "WRITE_COMMANDS",
     "LBA28_MAX",
     "LBA48_MAX",
-    "ATA_ARG",
     "AtaArg",
     "decode_ata",
     "encode_ata_into",
@@ -92,9 +91,6 @@ LBA48_MAX = 0xFFFFFFFFFFFF
 #: The device register value Linux puts in LBA3's high nibble for LBA28 commands.
 _LBA28_DEVICE_BITS = 0xE0
 
-#: aflags, err/feature, sector count, cmd/status, LBA 0-3 (little-endian), LBA 4-5, reserved.
-ATA_ARG = Struct("<BBBBIHH")
-
 
 @dataclass(frozen=True, slots=True)
 class AtaArg:
@@ -135,7 +131,7 @@ def decode_ata(buf: bytes | bytearray | memoryview) -> AtaArg:
     """
     if len(buf) < ATA_HLEN:
         raise FrameError(f"ATA frame of {len(buf)} bytes is shorter than {ATA_HLEN}")
-    aflags, err, scnt, cmd, lba_lo, lba_hi, _reserved = ATA_ARG.unpack_from(buf, AOE_HLEN)
+    aflags, err, scnt, cmd, lba_lo, lba_hi, _reserved = ATA_ARG.unpack_from(buf, AFLAGS_OFFSET)
     return AtaArg(
         aflags=aflags,
         err_feature=err,
@@ -150,7 +146,7 @@ def encode_ata_into(buf: bytearray | memoryview, arg: AtaArg) -> int:
     """Write the argument and data after the 24-byte header; return the frame length."""
     ATA_ARG.pack_into(
         buf,
-        AOE_HLEN,
+        AFLAGS_OFFSET,
         arg.aflags,
         arg.err_feature,
         arg.sector_count,

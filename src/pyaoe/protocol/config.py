@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from struct import Struct
 
 from pyaoe.errors import FrameError
 from pyaoe.protocol.constants import (
@@ -20,10 +19,10 @@ from pyaoe.protocol.constants import (
     SECTOR_SIZE,
 )
 from pyaoe.protocol.header import AoeError
+from pyaoe.protocol.layout import CONFIG_ARG
 
 __all__ = [
     "ConfigCommand",
-    "CONFIG_ARG",
     "ConfigArg",
     "decode_config",
     "encode_config_into",
@@ -46,10 +45,6 @@ class ConfigCommand(IntEnum):
     SET = 3
     #: Set the string unconditionally.
     FORCE_SET = 4
-
-
-#: buffer count, firmware version, sector count, AoE version|CCmd, config string length.
-CONFIG_ARG = Struct("!HHBBH")
 
 
 @dataclass(frozen=True, slots=True)

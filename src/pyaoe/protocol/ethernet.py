@@ -1,18 +1,13 @@
-"""pyaoe.protocol.ethernet: MAC addresses and the one place frames are padded.
+"""pyaoe.protocol.ethernet: MAC addresses as people write them and as frames carry them.
 
-Ethernet header layout, MAC parsing and formatting, and pad_frame() to the 60-byte minimum.
+Parsing and formatting (aoe-stat's 12 digits, colons, dashes, Cisco dots) and the group bit.
 """
 
 from __future__ import annotations
 
-from struct import Struct
+from pyaoe.protocol.constants import ETH_ALEN
 
-from pyaoe.protocol.constants import ETH_ALEN, ETH_ZLEN
-
-__all__ = ["ETHERNET_HEADER", "parse_mac", "format_mac", "pad_frame", "padded_length", "is_multicast"]
-
-#: dst, src, EtherType.
-ETHERNET_HEADER = Struct("!6s6sH")
+__all__ = ["parse_mac", "format_mac", "is_multicast"]
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -46,19 +41,3 @@ def format_mac(mac: bytes, sep: str = ":") -> str:
 def is_multicast(mac: bytes) -> bool:
     """True for group addresses (broadcast included): the I/G bit of the first octet."""
     return bool(mac[0] & 1)
-
-
-def padded_length(length: int) -> int:
-    """The length a frame of ``length`` bytes has on the wire once padded."""
-    return length if length >= ETH_ZLEN else ETH_ZLEN
-
-
-def pad_frame(frame: bytes | bytearray) -> bytes:
-    """Return ``frame`` padded with zero bytes to the Ethernet minimum of 60 bytes.
-
-    vblade does not pad and veth does not either, so aoeping and aoecfg (which drop frames
-    shorter than 60 bytes) never see short replies; every frame pyaoe builds goes through here.
-    """
-    if len(frame) >= ETH_ZLEN:
-        return bytes(frame)
-    return bytes(frame) + bytes(ETH_ZLEN - len(frame))

@@ -12,9 +12,9 @@ from typing import TypeAlias
 from pyaoe.protocol.ata import AtaArg, decode_ata, encode_ata_into
 from pyaoe.protocol.config import ConfigArg, decode_config, encode_config_into
 from pyaoe.protocol.constants import AOE_HLEN, ATA_HLEN, CONFIG_HLEN, ETH_ALEN, MASK_HLEN, RESERVE_HLEN
-from pyaoe.protocol.ethernet import padded_length
 from pyaoe.protocol.header import Command, Header, decode_header, encode_header_into
-from pyaoe.protocol.mask import DIRECTIVE, MaskArg, decode_mask, encode_mask_into
+from pyaoe.protocol.layout import DIRECTIVE, padded_length
+from pyaoe.protocol.mask import MaskArg, decode_mask, encode_mask_into
 from pyaoe.protocol.reserve import ReserveArg, decode_reserve, encode_reserve_into
 
 __all__ = ["Arg", "Frame", "decode_frame", "decode_arg", "encode_frame", "frame_length"]

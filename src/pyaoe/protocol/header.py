@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
-from struct import Struct
 
 from pyaoe.errors import FrameError
 from pyaoe.protocol.constants import (
@@ -17,14 +16,16 @@ from pyaoe.protocol.constants import (
     BROADCAST_SLOT,
     ETH_P_AOE,
 )
+from pyaoe.protocol.layout import HEADER
 
 __all__ = [
     "Command",
     "HeaderFlag",
+    "REQUEST_VERFLAGS",
+    "RESPONSE_VERFLAGS",
     "AoeError",
     "AOE_ERROR_TEXT",
     "Header",
-    "HEADER",
     "decode_header",
     "encode_header_into",
     "reply_header",
@@ -51,6 +52,12 @@ class HeaderFlag(IntFlag):
     RESPONSE = 0x08
     #: E: the response reports an error in the Error field.
     ERROR = 0x04
+
+
+#: The version/flags byte of a request this implementation sends: version 1, no flags.
+REQUEST_VERFLAGS = AOE_VERSION << 4
+#: ... and of a response without error.
+RESPONSE_VERFLAGS = REQUEST_VERFLAGS | HeaderFlag.RESPONSE
 
 
 class AoeError(IntEnum):
@@ -80,9 +87,6 @@ AOE_ERROR_TEXT = {
     AoeError.UNSUPPORTED_VERSION: "unsupported version",
     AoeError.TARGET_RESERVED: "target is reserved",
 }
-
-#: dst, src, type, ver|flags, error, major (shelf), minor (slot), command, tag.
-HEADER = Struct("!6s6sHBBHBBI")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from struct import Struct
 
 from pyaoe.errors import FrameError
 from pyaoe.protocol.constants import AOE_HLEN, MASK_HLEN
 from pyaoe.protocol.header import AoeError
+from pyaoe.protocol.layout import DIRECTIVE, MASK_ARG
 
 __all__ = [
     "MaskCommand",
     "DirectiveCommand",
     "MaskError",
-    "MASK_ARG",
-    "DIRECTIVE",
     "Directive",
     "MaskArg",
     "decode_mask",
@@ -47,12 +45,6 @@ class MaskError(IntEnum):
     UNSPECIFIED = 1
     BAD_DIRECTIVE = 2
     LIST_FULL = 3
-
-
-#: reserved, MCmd, MError, Dir Count.
-MASK_ARG = Struct("!BBBB")
-#: reserved, DCmd, MAC.
-DIRECTIVE = Struct("!BB6s")
 
 
 @dataclass(frozen=True, slots=True)

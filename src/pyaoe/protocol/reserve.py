@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from struct import Struct
 
 from pyaoe.errors import FrameError
 from pyaoe.protocol.constants import AOE_HLEN, ETH_ALEN, RESERVE_HLEN
 from pyaoe.protocol.header import AoeError
+from pyaoe.protocol.layout import RESERVE_ARG
 
-__all__ = ["ReserveCommand", "RESERVE_ARG", "ReserveArg", "decode_reserve", "encode_reserve_into"]
+__all__ = ["ReserveCommand", "ReserveArg", "decode_reserve", "encode_reserve_into"]
 
 
 class ReserveCommand(IntEnum):
@@ -25,10 +25,6 @@ class ReserveCommand(IntEnum):
     SET = 1
     #: Set the list unconditionally.
     FORCE_SET = 2
-
-
-#: RCmd, NMacs.
-RESERVE_ARG = Struct("!BB")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from types import FrameType
 from pyaoe.net.bpf import target_filter
 from pyaoe.net.mmsg import MSG_DONTWAIT, MSG_WAITFORONE, MmsgBatch
 from pyaoe.net.packet_socket import PacketSocket
-from pyaoe.protocol import AOE_HLEN, Command
+from pyaoe.protocol import Command
+from pyaoe.protocol.layout import COMMAND_OFFSET
 from pyaoe.target import Export, TargetEngine
 from pyaoe.target.fastpath import NOT_HANDLED, FastPath
 
@@ -29,8 +30,6 @@ __all__ = ["ExportSpec", "TargetService"]
 
 log = logging.getLogger(__name__)
 
-#: Byte 19 of a frame holds the AoE command.
-_COMMAND_OFFSET = AOE_HLEN - 5
 #: Room for the largest frame any MTU allows (65535 + the Ethernet header): the MTU may grow
 #: while we run, and the fast path builds replies of up to the current MTU in these buffers.
 _RECV_BUFFER = 1 << 17
@@ -124,7 +123,7 @@ class TargetService:
             self._serve_many()
 
     def _handle(self, port: _Port, view: memoryview, n: int) -> None:
-        if n > _COMMAND_OFFSET and view[_COMMAND_OFFSET] == Command.QUERY_CONFIG:
+        if n > COMMAND_OFFSET and view[COMMAND_OFFSET] == Command.QUERY_CONFIG:
             # The sector count is recomputed from the MTU on every query, as vblade does; the
             # Linux initiator's queries are 32 bytes, unpadded on veth and tap.
             port.engine.mtu = port.sock.refresh_mtu()

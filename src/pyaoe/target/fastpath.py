@@ -8,44 +8,46 @@ merging, as ggaoed does). Anything unusual is NOT_HANDLED and goes to TargetEngi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from struct import Struct
 
-from pyaoe.protocol import ATA_HLEN, ETH_P_AOE, ETH_ZLEN, LBA28_MAX, SECTOR_SIZE, AtaStatus
+from pyaoe.protocol import (
+    ATA_HLEN,
+    LBA28_MAX,
+    REQUEST_VERFLAGS,
+    RESPONSE_VERFLAGS,
+    SECTOR_SIZE,
+    AtaCommand,
+    AtaStatus,
+)
+from pyaoe.protocol.layout import (
+    ATA_REGISTERS,
+    ATA_REPLY_HEAD_LE,
+    ATA_REPLY_PAD,
+    ATA_REQUEST_LE,
+    ERR_FEATURE_OFFSET,
+    TYPE_AOE_LE,
+    padded_length,
+    swap16,
+)
 from pyaoe.target.backend import Vectored, vectored
 from pyaoe.target.engine import TargetEngine
 from pyaoe.target.export import Export
 
 __all__ = ["FastPath", "NOT_HANDLED"]
 
-#: answer_in_place() could not answer: give the frame to TargetEngine.handle_frame.
+#: answer_batch() could not answer a frame: give it to TargetEngine.handle_frame.
 NOT_HANDLED = -1
 
-# The whole 36-byte request in one little-endian unpack: the ATA LBA is little-endian, so the
-# big-endian fields (type, shelf) are compared in byte-swapped form instead of converted.
-# dst, src, type, ver|flags, error, shelf, slot, command, (tag), aflags, feature, count, ata cmd,
-# LBA 0-3, LBA 4-5.
-_REQUEST = Struct("<6s6sHBBHBB4xBBBBIH")
-# Reply addresses, type, ver|flags, error; then error, sector count, status at 25. The type is
-# written back (as the byte-swapped value the little-endian struct needs): a pad byte ("x")
-# there would write zeros over it, and a frame of type 0 is no AoE frame at all.
-_REPLY_HEAD = Struct("<6s6sHBB")
-_REPLY_REGS = Struct("<BBB")
-_REPLY_REGS_OFFSET = 25
-
-
-def _swap16(value: int) -> int:
-    return ((value & 0xFF) << 8) | (value >> 8)
-
-
-_TYPE_LE = _swap16(ETH_P_AOE)
-_VERSION_REQUEST = 0x10  # version 1, no flags: only plain requests take the fast path
-_VERSION_RESPONSE = 0x18
+#: Only plain requests (version 1, no flags) take the fast path.
+_VERSION_REQUEST = REQUEST_VERFLAGS
+_VERSION_RESPONSE = int(RESPONSE_VERFLAGS)
 _OK = int(AtaStatus.DRDY)
-_READ28, _READ48, _WRITE28, _WRITE48 = 0x20, 0x24, 0x30, 0x34
+_READ28, _READ48 = int(AtaCommand.READ_SECTORS), int(AtaCommand.READ_SECTORS_EXT)
+_WRITE28, _WRITE48 = int(AtaCommand.WRITE_SECTORS), int(AtaCommand.WRITE_SECTORS_EXT)
 _READS = frozenset((_READ28, _READ48))
 _ATA_COMMANDS = frozenset((_READ28, _READ48, _WRITE28, _WRITE48))
 _EXTENDED = frozenset((_READ48, _WRITE48))
-_ZERO_PAD = bytes(ETH_ZLEN - ATA_HLEN)
+#: A write's reply: the header alone, padded.
+_WRITE_REPLY_LENGTH = padded_length(ATA_HLEN)
 #: Most buffers one vectored call takes (IOV_MAX).
 _MAX_RUN = 1024
 
@@ -89,7 +91,7 @@ class FastPath:
         # Keyed as the request's bytes unpack (shelf byte-swapped), with the export's
         # vectored read and write.
         self._exports = {
-            (_swap16(e.config.shelf), e.config.slot): (
+            (swap16(e.config.shelf), e.config.slot): (
                 e,
                 vectored(e.backend, False),
                 vectored(e.backend, True),
@@ -97,17 +99,12 @@ class FastPath:
             for e in self._engine.exports
         }
 
-    def answer_in_place(self, buf: memoryview, n: int) -> int:
-        """Answer the request in ``buf[:n]`` by overwriting it with the reply.
-
-        Returns the reply's length, or NOT_HANDLED when the frame is anything but a well-formed,
-        in-range unicast READ/WRITE from an allowed initiator; the request's header and any write
-        data are then intact for handle_frame. ``buf`` must hold the largest reply the MTU allows.
-        """
-        return self.answer_batch((buf,), (n,))[0]
-
     def answer_batch(self, buffers: Sequence[memoryview], lengths: Sequence[int]) -> list[int]:
-        """answer_in_place() for each of ``buffers`` (the first len(lengths)), in order.
+        """Answer the request in each of ``buffers`` (the first len(lengths) bytes of it), in order,
+        by overwriting it with the reply; the reply lengths, or NOT_HANDLED for a frame that is
+        anything but a well-formed, in-range unicast READ/WRITE from an allowed initiator (its
+        header and write data are then intact for handle_frame). Each buffer must hold the
+        largest reply the MTU allows.
 
         Frames are executed in order: a run of contiguous frames in one direction waits for
         one vectored call, made before any frame that does not extend the run. The per-frame
@@ -115,7 +112,7 @@ class FastPath:
         its Python time.
         """
         replies = [NOT_HANDLED] * len(lengths)
-        unpack = _REQUEST.unpack_from
+        unpack = ATA_REQUEST_LE.unpack_from
         exports = self._exports
         mac = self._mac
         max_sectors = self._engine.max_sectors
@@ -132,7 +129,7 @@ class FastPath:
             entry = exports.get((shelf, slot))
             if (
                 entry is None
-                or ethertype != _TYPE_LE
+                or ethertype != TYPE_AOE_LE
                 or verflags != _VERSION_REQUEST
                 or command
                 or dst != mac
@@ -180,8 +177,8 @@ class FastPath:
             done = run.io(views, run.start) if run.io is not None else 0
         except OSError:
             done = 0
-        pack_head = _REPLY_HEAD.pack_into
-        pack_regs = _REPLY_REGS.pack_into
+        pack_head = ATA_REPLY_HEAD_LE.pack_into
+        pack_regs = ATA_REGISTERS.pack_into
         mac = self._mac
         writing = run.writing
         answered = 0
@@ -193,12 +190,12 @@ class FastPath:
             done -= length
             buf = buffers[i]
             if writing:
-                buf[ATA_HLEN:ETH_ZLEN] = _ZERO_PAD
-                replies[i] = ETH_ZLEN
+                buf[ATA_HLEN:_WRITE_REPLY_LENGTH] = ATA_REPLY_PAD
+                replies[i] = _WRITE_REPLY_LENGTH
             else:
                 replies[i] = ATA_HLEN + length
-            pack_head(buf, 0, src, mac, _TYPE_LE, _VERSION_RESPONSE, 0)
-            pack_regs(buf, _REPLY_REGS_OFFSET, 0, 0, _OK)
+            pack_head(buf, 0, src, mac, TYPE_AOE_LE, _VERSION_RESPONSE, 0)
+            pack_regs(buf, ERR_FEATURE_OFFSET, 0, 0, _OK)
             answered += 1
             sectors += length
         if answered and run.export is not None:

@@ -1,4 +1,4 @@
-"""Tests of pyaoe.protocol.ethernet: MAC parsing and formatting, and padding to 60 bytes."""
+"""Tests of pyaoe.protocol.ethernet: MAC parsing and formatting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyaoe.protocol import ETH_ZLEN, format_mac, pad_frame, padded_length, parse_mac
+from pyaoe.protocol import format_mac, parse_mac
 from pyaoe.protocol.ethernet import is_multicast
 
 MAC = bytes.fromhex("001122334455")
@@ -81,23 +81,6 @@ def test_format_mac() -> None:
     assert format_mac(MAC) == "00:11:22:33:44:55"
     assert format_mac(MAC, "") == "001122334455"
     assert format_mac(MAC, "-") == "00-11-22-33-44-55"
-
-
-@pytest.mark.parametrize("length", [0, 1, 24, 32, 59])
-def test_pad_frame_pads_to_60_with_zeros(length: int) -> None:
-    frame = bytes(range(1, length + 1))
-    padded = pad_frame(frame)
-    assert len(padded) == ETH_ZLEN == padded_length(length)
-    assert padded[:length] == frame
-    assert padded[length:] == bytes(ETH_ZLEN - length)
-
-
-@pytest.mark.parametrize("length", [60, 61, 1514, 9014])
-def test_pad_frame_leaves_longer_frames_alone(length: int) -> None:
-    frame = bytes(i & 0xFF for i in range(length))
-    assert pad_frame(frame) == frame
-    assert pad_frame(bytearray(frame)) == frame
-    assert padded_length(length) == length
 
 
 def test_is_multicast() -> None:

@@ -438,7 +438,7 @@ def _served(engine: TargetEngine, frame: bytes) -> tuple[Header, AtaArg]:
     """Answer as pyaoe.service.target does: in place when the fast path takes it, else the engine."""
     buf = bytearray(9000 + 64)
     buf[: len(frame)] = frame
-    n = FastPath(engine).answer_in_place(memoryview(buf), len(frame))
+    n = FastPath(engine).answer_batch((memoryview(buf),), (len(frame),))[0]
     if n == NOT_HANDLED:
         return ata_reply(engine, frame)
     reply = decode_frame(bytes(buf[:n]))

@@ -1,7 +1,7 @@
 """The READ/WRITE fast path answers exactly as TargetEngine.handle_frame would, byte for byte, and
 leaves every frame it does not take untouched for the engine.
 
-Two identical exports: one served by FastPath.answer_in_place, its twin by the engine.
+Two identical exports: one served by FastPath.answer_batch, its twin by the engine.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def fast_answer(engine: TargetEngine, frame: bytes) -> bytes | None:
     buf = bytearray(BUFFER)
     buf[: len(frame)] = frame
     before = bytes(buf)
-    n = FastPath(engine).answer_in_place(memoryview(buf), len(frame))
+    n = FastPath(engine).answer_batch((memoryview(buf),), (len(frame),))[0]
     if n == NOT_HANDLED:
         assert bytes(buf) == before, "a declined frame must reach the engine intact"
         return None
