@@ -58,6 +58,3 @@ class Window:
         if self.maxout != 1:
             self.ssthresh = max(1, self.maxout // 2)
             self.maxout = 1
-
-    def has_room(self, nout: int) -> bool:
-        return nout < self.maxout

@@ -257,7 +257,7 @@ class IoLoop:
         if added and self.thread is not None:
             # Devices may be reachable through the new interface: ask (the first discovery
             # at start-up is the engine's own).
-            self.engine.discover(now)
+            self.engine.discover()
 
     def _port_trouble(self, port: Port, now: float) -> None:
         try:

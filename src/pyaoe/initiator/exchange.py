@@ -1,0 +1,165 @@
+"""pyaoe.initiator.exchange: one ATA command the initiator sends and the answer it waits for.
+
+An Exchange is made by its constructor (with command_fields() for the ATA registers its kind
+needs) and carries what it takes to send it again, elsewhere, and to match its answer by tag.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pyaoe.initiator.device import Device, Target
+from pyaoe.initiator.requests import Request
+from pyaoe.protocol import SECTOR_SIZE, AtaCommand, AtaFlag
+
+__all__ = ["Exchange", "ExchangeKind", "ExchangeState", "command_fields", "TAGS_KEPT"]
+
+#: Tags of one exchange kept matchable: an answer to one of its last few sends still counts.
+TAGS_KEPT = 4
+_EXT_FLAG = int(AtaFlag.EXTENDED)
+_WRITE_FLAG = int(AtaFlag.WRITE)
+#: The LBA28 device bits (protocol.lba_register's), above the 28 address bits.
+_LBA28_BITS = 0xE0 << 24
+#: The device register bits the driver puts in LBA3 for IDENTIFY and FLUSH CACHE (no LBA).
+_DEVICE_REGISTER = 0xA0 << 24
+
+
+class ExchangeKind(IntEnum):
+    """What an exchange does; decides what its answer completes."""
+
+    READ = 0
+    WRITE = 1
+    #: Reads an edge sector of an unaligned write.
+    RMW_READ = 2
+    FLUSH = 3
+    IDENTIFY = 4
+    #: Checks whether a tainted target answers again (the driver's probe).
+    PROBE = 5
+
+
+class ExchangeState(IntEnum):
+    #: Sent, waiting for an answer or a timeout.
+    IN_FLIGHT = 0
+    #: Timed out, waiting in the device's resend queue for room in a window.
+    WAITING = 1
+    #: Answered, failed or dropped; its tags are forgotten.
+    RETIRED = 2
+
+
+def command_fields(kind: ExchangeKind, device: Device) -> tuple[int, int, int]:
+    """The ATA command, aflags and LBA register bits an exchange of ``kind`` carries to ``device``
+    (its LBA registers are its LBA | those bits)."""
+    lba48 = device.lba48
+    if kind is ExchangeKind.IDENTIFY:
+        return AtaCommand.IDENTIFY_DEVICE, 0, _DEVICE_REGISTER
+    if kind is ExchangeKind.FLUSH:
+        identify = device.identify
+        if identify is not None and identify.flush_cache_ext:
+            return AtaCommand.FLUSH_CACHE_EXT, _EXT_FLAG, 0
+        return AtaCommand.FLUSH_CACHE, 0, _DEVICE_REGISTER
+    bits = 0 if lba48 else _LBA28_BITS
+    if kind is ExchangeKind.WRITE:
+        command = AtaCommand.WRITE_SECTORS_EXT if lba48 else AtaCommand.WRITE_SECTORS
+        return command, (_EXT_FLAG if lba48 else 0) | _WRITE_FLAG, bits
+    command = AtaCommand.READ_SECTORS_EXT if lba48 else AtaCommand.READ_SECTORS
+    return command, _EXT_FLAG if lba48 else 0, bits
+
+
+class Exchange:
+    """One ATA command: what it asks, where its answer goes, and how it was sent.
+
+    The sending state (target, ifname, tag, sent_at, tries...) is the sender's to fill in
+    (InFlight.send); the tags of earlier sends that still match an answer are in ``older``.
+    """
+
+    __slots__ = (
+        "aflags",
+        "command",
+        "deadline",
+        "dest",
+        "dest_offset",
+        "device",
+        "first_sent",
+        "ifname",
+        "kind",
+        "lba",
+        "lba_registers",
+        "nsect",
+        "older",
+        "request",
+        "sent_at",
+        "state",
+        "tag",
+        "target",
+        "target_since",
+        "transmissions",
+        "tries",
+    )
+
+    def __init__(
+        self,
+        kind: ExchangeKind,
+        device: Device,
+        request: Request | None,
+        lba: int,
+        nsect: int,
+        command: int,
+        aflags: int,
+        lba_registers: int,
+        dest: bytearray | memoryview | None = None,
+        dest_offset: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.device = device
+        self.request = request
+        self.lba = lba
+        self.nsect = nsect
+        self.command = command
+        self.aflags = aflags
+        self.lba_registers = lba_registers
+        #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
+        self.dest = dest
+        #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
+        #: rebuilt from there on resend), or the edge sector's index for an edge read.
+        self.dest_offset = dest_offset
+        self.target: Target | None = None
+        self.ifname = ""
+        #: The tag of the latest send (0: never sent), and when that send went out.
+        self.tag = 0
+        self.sent_at = 0.0
+        #: Earlier sends still matchable: (tag, target, sent_at), oldest first; None until a resend.
+        self.older: list[tuple[int, Target | None, float]] | None = None
+        self.first_sent = 0.0
+        #: When the current target got it (for scorn: how long this target kept it unanswered).
+        self.target_since = 0.0
+        #: Sends in all, and sends to the current target (its timeout doubles with each).
+        self.transmissions = 0
+        self.tries = 0
+        self.deadline = 0.0
+        self.state = ExchangeState.IN_FLIGHT
+
+    def sent_with(self, tag: int) -> tuple[Target | None, float] | None:
+        """The target and time of the send that carried ``tag``, or None if it is not one of ours."""
+        if tag == self.tag:
+            return self.target, self.sent_at
+        for older, target, sent_at in self.older or ():
+            if older == tag:
+                return target, sent_at
+        return None
+
+    def describe(self) -> str:
+        """The command, for error messages: 'WRITE of 2 sectors at LBA 100'."""
+        kind = self.kind
+        if kind is ExchangeKind.FLUSH:
+            return "FLUSH CACHE" + (" EXT" if self.command == AtaCommand.FLUSH_CACHE_EXT else "")
+        if kind is ExchangeKind.IDENTIFY:
+            return "IDENTIFY DEVICE"
+        verb = "WRITE" if kind is ExchangeKind.WRITE else "READ"
+        return f"{verb} of {self.nsect} sectors at LBA {self.lba}"
+
+    def write_data(self) -> memoryview | None:
+        """A write's sectors in its request's buffer (None for anything else)."""
+        if self.kind is not ExchangeKind.WRITE or self.request is None:
+            return None
+        start = self.dest_offset
+        return memoryview(self.request.buf)[start : start + self.nsect * SECTOR_SIZE]
