@@ -46,7 +46,7 @@ class Completion:
         """Queue the request on its device, or end it at once when it has nothing to send (empty,
         or a flush without a cache)."""
         if request.has_frames_to_send:
-            self.backlog.of(request.device).add(request)
+            self.backlog.works[request.device].add(request)
             self.backlog.dirty[request.device] = None
             return
         request.finished = True

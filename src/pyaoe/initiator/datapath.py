@@ -46,14 +46,18 @@ class DataPath:
     def pump_dirty(self, now: float) -> None:
         """Pump every device marked in the backlog since the last time."""
         dirty = self.backlog.dirty
+        works = self.backlog.works
         while dirty:
             device = next(iter(dirty))
             del dirty[device]
-            self.pump(self.backlog.of(device), now)
+            self.pump(works[device], now)
 
     def pump(self, work: DeviceWork, now: float) -> None:
         device = work.device
-        if not any(t.ifaces for t in device.targets):
+        for reachable in device.targets:
+            if reachable.ifaces:
+                break
+        else:
             self.retransmit.stalled(work, now)
             return
         if work.stall_since is not None:
@@ -75,7 +79,7 @@ class DataPath:
             sendable = request.has_frames_to_send
             if sendable and room and request.waiting == 0:
                 room = self._issue(request, now)
-                sendable = request.has_frames_to_send
+                sendable = not room
             if remaining is not None:
                 if sendable:
                     remaining.append(request)
@@ -85,7 +89,8 @@ class DataPath:
             work.queue = remaining
 
     def _issue(self, request: Request, now: float) -> bool:
-        """Send the request's next exchanges; False when no window had room for more."""
+        """Send the request's next exchanges: True when it has sent them all (it has nothing
+        left to send until an answer gives it more), False when a window ran out of room first."""
         if request.kind is RequestKind.FLUSH:
             return self._issue_flush(request, now)
         device = request.device
@@ -99,7 +104,18 @@ class DataPath:
                 index = request.edges.pop(0)
                 lba = request.lba + index
                 edge = Exchange(
-                    ExchangeKind.RMW_READ, device, request, lba, 1, command, aflags, lba | bits, None, index
+                    ExchangeKind.RMW_READ,
+                    device,
+                    request,
+                    target,
+                    now,
+                    lba,
+                    1,
+                    command,
+                    aflags,
+                    lba | bits,
+                    None,
+                    index,
                 )
                 request.outstanding += 1
                 send((edge,), target, now)
@@ -128,7 +144,20 @@ class DataPath:
                     count = per_frame
                 offset = (lba - base) * SECTOR_SIZE
                 batch.append(
-                    Exchange(kind, device, request, lba, count, command, aflags, lba | bits, dest, offset)
+                    Exchange(
+                        kind,
+                        device,
+                        request,
+                        target,
+                        now,
+                        lba,
+                        count,
+                        command,
+                        aflags,
+                        lba | bits,
+                        dest,
+                        offset,
+                    )
                 )
                 lba += count
                 room -= 1
@@ -145,7 +174,9 @@ class DataPath:
             if picked is None:
                 return False
             request.flush_targets.pop(0)
-            flush = Exchange(ExchangeKind.FLUSH, device, request, 0, 0, command, aflags, registers)
+            flush = Exchange(
+                ExchangeKind.FLUSH, device, request, picked, now, 0, 0, command, aflags, registers
+            )
             request.outstanding += 1
             self.inflight.send((flush,), picked, now)
         return True
@@ -153,7 +184,17 @@ class DataPath:
     def _send_identify(self, work: DeviceWork, target: Target, now: float) -> None:
         command, aflags, registers = command_fields(ExchangeKind.IDENTIFY, work.device)
         identify = Exchange(
-            ExchangeKind.IDENTIFY, work.device, None, 0, 1, command, aflags, registers, bytearray(SECTOR_SIZE)
+            ExchangeKind.IDENTIFY,
+            work.device,
+            None,
+            target,
+            now,
+            0,
+            1,
+            command,
+            aflags,
+            registers,
+            bytearray(SECTOR_SIZE),
         )
         work.identify = identify
         self.inflight.send((identify,), target, now)

@@ -240,11 +240,11 @@ class Device:
                 return t
         return None
 
-    def choose_target(self, target: Target | None) -> Target | None:
+    def choose_target(self, target: Target) -> Target | None:
         """``target`` if it still answers and has room in its window; when it is gone, has no
         interface left or is tainted while another is not, any target (pick_target: they serve
         the same device); None when the choice has no room."""
-        if target is None or not target.ifaces or target not in self.targets:
+        if not target.ifaces or target not in self.targets:
             return self.pick_target()
         if target.taint and self.untainted_count():
             return self.pick_target()

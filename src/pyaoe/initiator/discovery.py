@@ -255,13 +255,14 @@ class Discovery:
         if device is None:
             self.counters.refused_configs += 1
             return
+        self.backlog.add(device)
         if identify:
             self.want_identify(device)
         self.backlog.dirty[device] = None
 
     def want_identify(self, device: Device) -> None:
         """Send the device an IDENTIFY as soon as a window has room (unless one is out)."""
-        work = self.backlog.of(device)
+        work = self.backlog.works[device]
         if work.identify is None:
             work.identify_wanted = True
         self.backlog.dirty[device] = None

@@ -246,7 +246,7 @@ class InitiatorEngine:
 
         Completion is a RequestDone carrying the bytes, or a RequestFailed.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         self._check_range(dev, offset, length)
         request = self._completion.new(RequestKind.READ, dev, offset, length)
         self._completion.start(request)
@@ -260,7 +260,7 @@ class InitiatorEngine:
         no copy out. Leave ``buffer`` alone until the request finishes; RequestDone.data is
         then a read-only view of it, and after a RequestFailed its content is unspecified.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         view = memoryview(buffer).cast("B")
         if view.readonly:
             raise TypeError("submit_read_into needs a writable buffer")
@@ -279,7 +279,7 @@ class InitiatorEngine:
         (read-modify-write, ordered after earlier overlapping requests). RequestDone comes
         only when every frame of the write has been acknowledged.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         view = memoryview(data).cast("B")
         self._check_range(dev, offset, len(view))
         if offset % SECTOR_SIZE or len(view) % SECTOR_SIZE:
@@ -298,7 +298,7 @@ class InitiatorEngine:
         FLUSH CACHE EXT when IDENTIFY lists it, else FLUSH CACHE; done at once when the device
         lists neither (it has no cache to flush). It covers every write submitted before it.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         request = self._completion.new(RequestKind.FLUSH, dev, 0, 0)
         identify = dev.identify
         if identify is not None and (identify.flush_cache or identify.flush_cache_ext):
@@ -399,15 +399,12 @@ class InitiatorEngine:
     def device_info(self, device: DeviceRef) -> DeviceInfo:
         return self._device(device).info()
 
-    def _device(self, device: DeviceRef) -> Device:
+    def _device(self, device: DeviceRef, up: bool = False) -> Device:
+        """The device in the table; with ``up``, only if it is up (a request is made for it)."""
         address = as_address(device)
         dev = self._table.get(address)
         if dev is None:
             raise DeviceUnavailable(f"{address.name}: no such AoE device")
-        return dev
-
-    def _up_device(self, device: DeviceRef) -> Device:
-        dev = self._device(device)
-        if not dev.is_up:
+        if up and dev.state is not DeviceState.UP:
             raise DeviceUnavailable(f"{dev.name} is {dev.state_string}")
         return dev

@@ -46,30 +46,44 @@ class ExchangeState(IntEnum):
     RETIRED = 2
 
 
-def command_fields(kind: ExchangeKind, device: Device) -> tuple[int, int, int]:
-    """The ATA command, aflags and LBA register bits an exchange of ``kind`` carries to ``device``
-    (its LBA registers are its LBA | those bits)."""
-    lba48 = device.lba48
+def _fields(kind: ExchangeKind, extended: bool) -> tuple[int, int, int]:
+    """command_fields() for a device with LBA48 (and, for FLUSH, FLUSH CACHE EXT) or without."""
     if kind is ExchangeKind.IDENTIFY:
         return AtaCommand.IDENTIFY_DEVICE, 0, _DEVICE_REGISTER
     if kind is ExchangeKind.FLUSH:
-        identify = device.identify
-        if identify is not None and identify.flush_cache_ext:
+        if extended:
             return AtaCommand.FLUSH_CACHE_EXT, _EXT_FLAG, 0
         return AtaCommand.FLUSH_CACHE, 0, _DEVICE_REGISTER
-    bits = 0 if lba48 else _LBA28_BITS
+    ext = _EXT_FLAG if extended else 0
+    bits = 0 if extended else _LBA28_BITS
     if kind is ExchangeKind.WRITE:
-        command = AtaCommand.WRITE_SECTORS_EXT if lba48 else AtaCommand.WRITE_SECTORS
-        return command, (_EXT_FLAG if lba48 else 0) | _WRITE_FLAG, bits
-    command = AtaCommand.READ_SECTORS_EXT if lba48 else AtaCommand.READ_SECTORS
-    return command, _EXT_FLAG if lba48 else 0, bits
+        return (
+            (AtaCommand.WRITE_SECTORS_EXT if extended else AtaCommand.WRITE_SECTORS),
+            ext | _WRITE_FLAG,
+            bits,
+        )
+    return (AtaCommand.READ_SECTORS_EXT if extended else AtaCommand.READ_SECTORS), ext, bits
+
+
+_FIELDS = {(kind, extended): _fields(kind, extended) for kind in ExchangeKind for extended in (False, True)}
+
+
+def command_fields(kind: ExchangeKind, device: Device) -> tuple[int, int, int]:
+    """The ATA command, aflags and LBA register bits an exchange of ``kind`` carries to ``device``
+    (its LBA registers are its LBA | those bits): the EXT forms when IDENTIFY said LBA48 (for
+    FLUSH, FLUSH CACHE EXT)."""
+    if kind is ExchangeKind.FLUSH:
+        identify = device.identify
+        return _FIELDS[kind, identify is not None and identify.flush_cache_ext]
+    return _FIELDS[kind, device.lba48]
 
 
 class Exchange:
     """One ATA command: what it asks, where its answer goes, and how it was sent.
 
-    The sending state (target, ifname, tag, sent_at, tries...) is the sender's to fill in
-    (InFlight.send); the tags of earlier sends that still match an answer are in ``older``.
+    It is made for its first send, to ``target`` at ``now`` (InFlight.send makes that send and
+    any later one, and fills in the rest of the sending state); the tags of earlier sends that
+    still match an answer are in ``older``.
     """
 
     __slots__ = (
@@ -101,6 +115,8 @@ class Exchange:
         kind: ExchangeKind,
         device: Device,
         request: Request | None,
+        target: Target,
+        now: float,
         lba: int,
         nsect: int,
         command: int,
@@ -122,23 +138,24 @@ class Exchange:
         #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
         #: rebuilt from there on resend), or the edge sector's index for an edge read.
         self.dest_offset = dest_offset
-        self.target: Target | None = None
+        #: The target of its latest send, and the interface that send took.
+        self.target = target
         self.ifname = ""
-        #: The tag of the latest send (0: never sent), and when that send went out.
+        #: The tag of the latest send (0: not sent yet), and when that send went out.
         self.tag = 0
-        self.sent_at = 0.0
+        self.sent_at = now
         #: Earlier sends still matchable: (tag, target, sent_at), oldest first; None until a resend.
-        self.older: list[tuple[int, Target | None, float]] | None = None
-        self.first_sent = 0.0
+        self.older: list[tuple[int, Target, float]] | None = None
+        self.first_sent = now
         #: When the current target got it (for scorn: how long this target kept it unanswered).
-        self.target_since = 0.0
+        self.target_since = now
         #: Sends in all, and sends to the current target (its timeout doubles with each).
-        self.transmissions = 0
-        self.tries = 0
+        self.transmissions = 1
+        self.tries = 1
         self.deadline = 0.0
         self.state = ExchangeState.IN_FLIGHT
 
-    def sent_with(self, tag: int) -> tuple[Target | None, float] | None:
+    def sent_with(self, tag: int) -> tuple[Target, float] | None:
         """The target and time of the send that carried ``tag``, or None if it is not one of ours."""
         if tag == self.tag:
             return self.target, self.sent_at

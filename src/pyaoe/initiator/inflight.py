@@ -27,6 +27,7 @@ _RETIRED = ExchangeState.RETIRED
 _ATA = int(Command.ATA)
 #: A frame without data: the header, padded.
 _SHORT_FRAME = PREFIXED_ATA_REQUEST_PADDED.size
+_NO_DATA = memoryview(b"")
 
 
 @dataclass(slots=True, eq=False)
@@ -65,28 +66,40 @@ class InFlight:
         out_append = outbox.frames.append
         pack_short = PREFIXED_ATA_REQUEST_PADDED.pack
         pack_short_into = PREFIXED_ATA_REQUEST_PADDED.pack_into
-        backoff = target.rtt.backoff
+        rtt = target.rtt
         deadsecs = self.deadsecs
+        # The deadline of a send: the target's timeout for that try (RttEstimator.backoff; its
+        # rto for a first try), and no later than deadsecs after the first send (probes
+        # excepted: they are not the caller's work). Every first send of this call has the same.
+        first = now + rtt.rto
+        first_capped = now + deadsecs if deadsecs and now + deadsecs < first else first
+        macs = self.macs
+        prefixes = target.request_prefixes
         prefix_ifname = None
         prefix = b""
         data_of = None
-        data = memoryview(b"")
+        data = _NO_DATA
         # Exchanges are scheduled in runs that share a deadline (a burst of new ones does).
         run: list[Exchange] = []
-        run_deadline = deadline = NEVER
-        last_tries = 0
-        last_limit = -NEVER
+        run_deadline = NEVER
         writes = 0
         for exchange, ifname, tag in zip(exchanges, ifnames, tags, strict=False):  # as long as each other
             if ifname != prefix_ifname:
-                prefix = self._prefix(target, ifname)
+                # Kept per interface until the interface's MAC changes.
+                cached = prefixes.get(ifname)
+                prefix = (
+                    cached[1]
+                    if cached is not None and cached[0] is macs[ifname]
+                    else self._prefix(target, ifname)
+                )
                 prefix_ifname = ifname
             old_tag = exchange.tag
+            kind = exchange.kind
             if not old_tag:
-                exchange.first_sent = now
-                exchange.target = target
-                exchange.target_since = now
-                tries = 1
+                # Its first send: made for it (Exchange's target, times and tries are set).
+                if exchange.target is not target:
+                    raise ValueError(f"{exchange.describe()} was made for another target")
+                deadline = first if kind is _PROBE else first_capped
             else:
                 older = exchange.older
                 if older is None:
@@ -100,15 +113,18 @@ class InFlight:
                     exchange.target_since = now
                     exchange.tries = 0
                 tries = exchange.tries + 1
-            exchange.tries = tries
-            exchange.transmissions += 1
+                exchange.tries = tries
+                deadline = now + rtt.backoff(tries)
+                limit = exchange.first_sent + deadsecs
+                if deadsecs and kind is not _PROBE and limit < deadline:
+                    deadline = limit
+                exchange.transmissions += 1
+                exchange.sent_at = now
+                exchange.state = _IN_FLIGHT
             exchange.tag = tag
-            exchange.sent_at = now
             exchange.ifname = ifname
-            exchange.state = _IN_FLIGHT
             by_tag[tag] = exchange
 
-            kind = exchange.kind
             registers = exchange.lba_registers.to_bytes(6, "little")
             if kind is _WRITE:
                 writes += 1
@@ -153,14 +169,6 @@ class InFlight:
                 )
                 out_append((ifname, wire))
 
-            # The deadline: the target's timeout for this try, and no later than deadsecs after
-            # the first send (probes excepted: they are not the caller's work).
-            limit = exchange.first_sent + deadsecs if deadsecs and kind is not _PROBE else NEVER
-            if tries != last_tries or limit != last_limit:
-                last_tries, last_limit = tries, limit
-                deadline = now + backoff(tries)
-                if limit < deadline:
-                    deadline = limit
             if deadline != run_deadline:
                 if run:
                     self.timers.schedule_run(run, run_deadline)
@@ -175,12 +183,8 @@ class InFlight:
         self.counters.frames_sent += count
 
     def _prefix(self, target: Target, ifname: str) -> bytes:
-        """The bytes up to the tag of a request to ``target`` through ``ifname`` (kept until the
-        interface's MAC changes)."""
+        """The bytes up to the tag of a request to ``target`` through ``ifname``, packed and kept."""
         src = self.macs[ifname]
-        cached = target.request_prefixes.get(ifname)
-        if cached is not None and cached[0] is src:
-            return cached[1]
         shelf, slot = target.device.address
         prefix = ATA_REQUEST_PREFIX.pack(target.mac, src, ETH_P_AOE, REQUEST_VERFLAGS, 0, shelf, slot, _ATA)
         target.request_prefixes[ifname] = (src, prefix)

@@ -96,19 +96,22 @@ class Receiver:
         dirty = self.backlog.dirty
         exchange_retired = self.completion.exchange_retired
         # Module constants as locals: this loop runs for every frame.
-        aoe_error_flag, failure_mask, hlen = _ERROR, _FAILURE_MASK, ATA_HLEN
-        read, rmw_read, in_flight = _READ, _RMW_READ, _IN_FLIGHT
+        aoe_error_flag, failure_mask, hlen, aoe_hlen = _ERROR, _FAILURE_MASK, ATA_HLEN, AOE_HLEN
+        read, rmw_read, identify, probe, in_flight = _READ, _RMW_READ, _IDENTIFY, _PROBE, _IN_FLIGHT
+        sector_size = SECTOR_SIZE
+        # The device last marked to be pumped: marking it again changes nothing.
+        marked = None
         count = 0
         try:
             # Without strict: frames may be a whole batch of buffers, longer than lengths.
             for frame, length in zip(frames, lengths, strict=False):
                 count += 1
-                if mac is None or length < AOE_HLEN:
+                if mac is None or length < aoe_hlen:
                     counters.ignored += 1
                     continue
                 exchange: Exchange | None = None
                 answering: Target | None = None
-                if length >= ATA_HLEN:
+                if length >= hlen:
                     # Most frames are clean answers (version 1, no AoE error, to us) from the
                     # target their exchange's latest send went to: one unpack and one
                     # comparison of the bytes from the source MAC to the command say so.
@@ -116,12 +119,7 @@ class Receiver:
                     exchange = by_tag.get(tag)
                     if exchange is not None:
                         answering = exchange.target
-                        if (
-                            dst != mac
-                            or tag != exchange.tag
-                            or answering is None
-                            or head != answering.response_head
-                        ):
+                        if dst != mac or tag != exchange.tag or head != answering.response_head:
                             exchange = None
                 if exchange is not None and answering is not None:
                     src = answering.mac
@@ -139,9 +137,11 @@ class Receiver:
                 # (Window), the answering target's round-trip time (RttEstimator), its interface's
                 # losses (Paths) and its taint (Target.scorn) come down.
                 current = exchange.target
-                if exchange.state is in_flight and current is not None:
+                if exchange.state is in_flight:
                     nout = current.nout
-                    current.window.on_ack(nout)
+                    window = current.window
+                    if window.growing:
+                        window.on_ack(nout)
                     current.nout = nout - 1
                 if answering is not None:
                     answering.rtt.update(now - sent_at)
@@ -152,7 +152,9 @@ class Receiver:
                         answering.taint -= 1
                 retire(exchange)
                 device = exchange.device
-                dirty[device] = None
+                if device is not marked:
+                    dirty[device] = None
+                    marked = device
                 request = exchange.request
                 kind = exchange.kind
                 if flags & aoe_error_flag:
@@ -160,7 +162,7 @@ class Receiver:
                 elif status & failure_mask:
                     self._ata_error(exchange, status, frame[ERR_FEATURE_OFFSET])
                 elif kind is read or kind is rmw_read:
-                    need = exchange.nsect * SECTOR_SIZE
+                    need = exchange.nsect * sector_size
                     if length - hlen < need:
                         self._runt(exchange, length, need)
                     elif request is not None and not request.failed:
@@ -170,13 +172,13 @@ class Receiver:
                             dest[offset : offset + need] = frame[hlen : hlen + need]
                         else:
                             self._edge_read(request, exchange, frame[hlen : hlen + need])
-                elif kind is _IDENTIFY:
+                elif kind is identify:
                     self._identified(exchange, src, frame[ATA_HLEN : min(length, ATA_HLEN + SECTOR_SIZE)])
-                if kind is _PROBE and answering is not None:
+                if kind is probe and answering is not None:
                     # It answers (even with an error): probe again at once while still tainted,
                     # as the driver's ktiocomplete does.
                     self.retransmit.schedule_probe(device, answering, now, soon=True)
-                elif kind is _IDENTIFY:
+                elif kind is identify:
                     work = self.backlog.works.get(device)
                     if work is not None and work.identify is exchange:
                         work.identify = None
@@ -241,11 +243,11 @@ class Receiver:
             return None
         sent_to, sent_at = sent
         address = exchange.device.address
-        if sent_to is None or sent_to.mac != src or address.shelf != shelf or address.slot != slot:
+        if sent_to.mac != src or address.shelf != shelf or address.slot != slot:
             self._unexpected(shelf, slot, tag, src, dst, now)
             return None
         current = exchange.target
-        answering = current if current is not None and current.mac == src else exchange.device.target(src)
+        answering = current if current.mac == src else exchange.device.target(src)
         return exchange, answering, src, sent_at, flags, error, frame[CMD_STATUS_OFFSET]
 
     def _edge_read(
@@ -254,7 +256,7 @@ class Receiver:
         """An edge sector of an unaligned write: merged; the write goes once both are in."""
         request.merge_edge(exchange.dest_offset, sector)
         if request.edges_pending == 0 and request.has_frames_to_send:
-            self.backlog.of(exchange.device).queue.append(request)
+            self.backlog.works[exchange.device].queue.append(request)
 
     def _unexpected(self, shelf: int, slot: int, tag: int, src: bytes, dst: bytes, now: float) -> None:
         self.counters.unexpected_responses += 1

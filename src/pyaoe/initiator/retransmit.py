@@ -62,9 +62,6 @@ class Retransmit:
         if exchange.state is ExchangeState.WAITING:
             return
         target = exchange.target
-        if target is None:  # never sent; cannot happen for a timed exchange
-            self.forget(exchange)
-            return
         target.nout -= 1
         self._penalise(device, target, exchange, now)
         if exchange.kind is ExchangeKind.PROBE:
@@ -79,7 +76,7 @@ class Retransmit:
             timers.schedule(exchange, exchange.first_sent + deadsecs)
         else:
             timers.cancel(exchange)
-        self.backlog.of(device).rexmit.append(exchange)
+        self.backlog.works[device].rexmit.append(exchange)
         self.backlog.dirty[device] = None
 
     def _penalise(self, device: Device, target: Target, exchange: Exchange, now: float) -> None:
@@ -164,7 +161,7 @@ class Retransmit:
             return
         count = max(1, min(device.payload // SECTOR_SIZE, device.sectors))
         command, aflags, bits = command_fields(ExchangeKind.PROBE, device)
-        probe = Exchange(ExchangeKind.PROBE, device, None, 0, count, command, aflags, bits)
+        probe = Exchange(ExchangeKind.PROBE, device, None, target, now, 0, count, command, aflags, bits)
         target.probing = True
         self.inflight.send((probe,), target, now)
 
@@ -206,7 +203,7 @@ class Retransmit:
         inflight = self.inflight
         for exchange in [e for e in inflight.by_tag.values() if e.device is device]:
             inflight.retire(exchange)
-        work = self.backlog.of(device)
+        work = self.backlog.works[device]
         for exchange in work.rexmit:
             inflight.retire(exchange)
         requests = work.clear()

@@ -92,7 +92,11 @@ class DeviceWork:
 
 
 class Backlog:
-    """Every device's work, and the devices whose work may be able to move now."""
+    """Every device's work, and the devices whose work may be able to move now.
+
+    ``works`` holds the work of every device in the table: add() it when it enters, drop() it
+    when it leaves.
+    """
 
     __slots__ = ("dirty", "works")
 
@@ -101,12 +105,10 @@ class Backlog:
         #: Devices to pump (a set in insertion order): anything that may let frames go marks one.
         self.dirty: dict[Device, None] = {}
 
-    def of(self, device: Device) -> DeviceWork:
-        """The device's work (made on first use)."""
-        work = self.works.get(device)
-        if work is None:
-            work = self.works[device] = DeviceWork(device)
-        return work
+    def add(self, device: Device) -> None:
+        """A device entered the table (nothing happens if it had)."""
+        if device not in self.works:
+            self.works[device] = DeviceWork(device)
 
     def drop(self, device: Device) -> None:
         """The device left the table."""

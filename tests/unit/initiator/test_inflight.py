@@ -3,6 +3,7 @@ buffers or as bytes alike, and keeps the tags, deadlines and counts an answer or
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,10 +44,15 @@ def device(lba48: bool, interfaces: tuple[str, ...] = ("eth0",), shelf: int = 7,
     return dev
 
 
-def exchange(dev: Device, kind: ExchangeKind, lba: int, nsect: int, request: Request | None) -> Exchange:
+def exchange(
+    dev: Device, kind: ExchangeKind, lba: int, nsect: int, request: Request | None, now: float = 1.0
+) -> Exchange:
+    """An exchange made for the device's first target at ``now``."""
     command, aflags, bits = command_fields(kind, dev)
     offset = 0 if kind is not ExchangeKind.WRITE else SECTOR_SIZE
-    return Exchange(kind, dev, request, lba, nsect, command, aflags, lba | bits, None, offset)
+    return Exchange(
+        kind, dev, request, dev.targets[0], now, lba, nsect, command, aflags, lba | bits, None, offset
+    )
 
 
 def expected(ex: Exchange, src: bytes, tag: int) -> bytes:
@@ -81,7 +87,7 @@ def test_frames_are_the_typed_encoding_into_buffers_or_as_bytes(
     inflight = InFlight(TagAllocator(tag_start), 0.0, MACS, Counters())
     send_buffers = [bytearray(9100) for _ in range(buffers)]
     inflight.outbox.open("eth0", send_buffers, MACS)
-    exchanges = [exchange(dev, kind, lba, nsect, request) for kind, lba, nsect in plan]
+    exchanges = [exchange(dev, kind, lba, nsect, request, 5.0) for kind, lba, nsect in plan]
     inflight.send(exchanges, dev.targets[0], 5.0)
     lengths = inflight.outbox.close()
     into = [("eth0", bytes(send_buffers[i][:n])) for i, n in enumerate(lengths)]
@@ -98,7 +104,7 @@ def test_a_burst_gets_consecutive_tags_one_deadline_and_is_counted_once_each() -
     counters = Counters()
     inflight = InFlight(TagAllocator(100), 0.15, MACS, counters)
     inflight.by_tag[101] = exchange(dev, ExchangeKind.READ, 0, 1, None)  # a tag still in use
-    burst = [exchange(dev, ExchangeKind.READ, lba, 2, None) for lba in range(0, 8, 2)]
+    burst = [exchange(dev, ExchangeKind.READ, lba, 2, None, 10.0) for lba in range(0, 8, 2)]
     inflight.send(burst, target, 10.0)
     assert [ex.tag for ex in burst] == [100, 102, 103, 104]
     # The first timeout is the target's RTO (0.2 s), cut to deadsecs after the first send.
@@ -135,5 +141,9 @@ def test_probes_are_not_cut_to_deadsecs() -> None:
     inflight = InFlight(TagAllocator(1), 0.1, MACS, Counters())
     probe = exchange(dev, ExchangeKind.PROBE, 0, 2, None)
     read = exchange(dev, ExchangeKind.READ, 0, 2, None)
+    other = Target(dev, bytes(6), bufcnt=4, maxout=4, rtt=RttEstimator())
+    other.paths.add("eth0")
+    with pytest.raises(ValueError, match="made for another target"):
+        inflight.send([exchange(dev, ExchangeKind.READ, 0, 1, None)], other, 1.0)
     inflight.send([probe, read], dev.targets[0], 1.0)
     assert (probe.deadline, read.deadline) == (1.2, 1.1)
