@@ -11,6 +11,7 @@ import pytest
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net import PacketSocket
 from pyaoe.service.initiator_ports import BATCH, LinkWatch, Port, scan_interfaces
+from support.packets import recv_frame
 
 pytestmark = pytest.mark.netns
 
@@ -34,7 +35,7 @@ def frame(dst: bytes, src: bytes, tag: int, size: int, *, response: bool) -> byt
 def receive(sock: PacketSocket, count: int, timeout: float = 5.0) -> list[bytes]:
     """Up to ``count`` frames, stopping early when none comes for ``timeout`` seconds."""
     frames = []
-    while len(frames) < count and (got := sock.recv_frame(timeout=timeout)) is not None:
+    while len(frames) < count and (got := recv_frame(sock, timeout=timeout)) is not None:
         frames.append(got)
     return frames
 

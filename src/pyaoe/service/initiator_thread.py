@@ -36,13 +36,13 @@ from pyaoe.initiator import (
 )
 from pyaoe.service.initiator_ports import LinkWatch, Port, PortTable, scan_interfaces
 
-__all__ = ["IoLoop", "Command", "Listener", "LATER", "RESCAN_INTERVAL"]
+__all__ = ["IoLoop", "LoopCall", "Listener", "LATER", "RESCAN_INTERVAL"]
 
 log = logging.getLogger("pyaoe.initiator")
 
 Listener = Callable[[InitiatorEvent], None]
 #: Work for the I/O thread: called with ``now``; its result completes the command's future.
-Command = Callable[[float], Any]
+LoopCall = Callable[[float], Any]
 #: A command's result meaning "the future is completed later, by an engine event".
 LATER = object()
 #: Scan the interfaces this often even without a netlink notice (a missed one, another
@@ -84,7 +84,7 @@ class IoLoop:
         self._link_watch: LinkWatch | None = None
         self._wake_fd = -1
         self._wake_pending = False
-        self._commands: deque[tuple[Command, Future[Any]]] = deque()
+        self._commands: deque[tuple[LoopCall, Future[Any]]] = deque()
         self._post_lock = threading.Lock()
         #: Request id -> (its future, the caller's buffer for read_into or None).
         self.pending: dict[int, tuple[Future[Any], Any]] = {}
@@ -112,7 +112,7 @@ class IoLoop:
         self.stop_requested = True
         self.wake()
 
-    def post(self, command: Command, future: Future[Any]) -> None:
+    def post(self, command: LoopCall, future: Future[Any]) -> None:
         """Queue ``command`` for the thread; ``future`` fails at once if it will never run."""
         # Under the lock _finish() takes to stop accepting: a command is either queued before
         # the last drain or refused here, never left waiting forever.
