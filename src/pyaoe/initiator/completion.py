@@ -18,6 +18,10 @@ from pyaoe.initiator.work import Backlog
 
 __all__ = ["Completion"]
 
+_READ = RequestKind.READ
+_WRITE = RequestKind.WRITE
+_UP = DeviceState.UP
+
 
 @dataclass(slots=True, eq=False)
 class Completion:
@@ -50,9 +54,7 @@ class Completion:
             self.backlog.dirty[request.device] = None
             return
         request.finished = True
-        self.events.append(
-            RequestDone(request.id, request.result() if request.kind is RequestKind.READ else None)
-        )
+        self.events.append(RequestDone(request.id, request.result() if request.kind is _READ else None))
 
     def fail(self, request: Request, error: RequestError, message: str, **codes: int) -> None:
         """Tell the caller at once; exchanges still out are retired as they answer or time out."""
@@ -78,14 +80,14 @@ class Completion:
     def done(self, request: Request, now: float) -> None:
         """Every exchange of the request was answered: tell the caller, release later requests."""
         request.finished = True
-        data = request.result() if request.kind is RequestKind.READ else None
+        data = request.result() if request.kind is _READ else None
         self.events.append(RequestDone(request.id, data))
         self.retire(request, now)
 
     def retire(self, request: Request, now: float) -> None:
         """Release the requests waiting for this one (after a fence if a late copy may land)."""
         device = request.device
-        if request.retransmitted and request.kind is RequestKind.WRITE and device.state is DeviceState.UP:
+        if request.retransmitted and request.kind is _WRITE and device.state is _UP:
             # A resent write may still have a copy on the wire; an overlapping write sent now
             # could land before it and be overwritten. Hold overlapping requests one timeout.
             request.retransmitted = False

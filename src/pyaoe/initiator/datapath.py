@@ -13,7 +13,7 @@ from itertools import islice
 
 from pyaoe.initiator.device import Device, DeviceState, Target
 from pyaoe.initiator.events import Counters, Diagnostic, DiagnosticKind, InitiatorEvent
-from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState, command_fields
+from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState, command_fields, new_exchange
 from pyaoe.initiator.inflight import InFlight
 from pyaoe.initiator.requests import Request, RequestKind
 from pyaoe.initiator.retransmit import Retransmit
@@ -23,6 +23,12 @@ from pyaoe.protocol import SECTOR_SIZE
 __all__ = ["DataPath", "format_stamp"]
 
 _WAITING = ExchangeState.WAITING
+_FLUSH_REQUEST = RequestKind.FLUSH
+_WRITE_REQUEST = RequestKind.WRITE
+_WRITE = ExchangeKind.WRITE
+_READ = ExchangeKind.READ
+_RMW_READ = ExchangeKind.RMW_READ
+_UP = DeviceState.UP
 
 
 def format_stamp(now: float) -> str:
@@ -69,7 +75,7 @@ class DataPath:
             if target is not None:
                 work.identify_wanted = False
                 self._send_identify(work, target, now)
-        if device.state is not DeviceState.UP or not work.queue:
+        if device.state is not _UP or not work.queue:
             return
         queue = work.queue
         # Requests left with nothing to send drop out of the queue; it is rebuilt only then.
@@ -91,20 +97,20 @@ class DataPath:
     def _issue(self, request: Request, now: float) -> bool:
         """Send the request's next exchanges: True when it has sent them all (it has nothing
         left to send until an answer gives it more), False when a window ran out of room first."""
-        if request.kind is RequestKind.FLUSH:
+        if request.kind is _FLUSH_REQUEST:
             return self._issue_flush(request, now)
         device = request.device
         send = self.inflight.send
         if request.edges:
-            command, aflags, bits = command_fields(ExchangeKind.RMW_READ, device)
+            command, aflags, bits = command_fields(_RMW_READ, device)
             while request.edges:
                 target = device.pick_target()
                 if target is None:
                     return False
                 index = request.edges.pop(0)
                 lba = request.lba + index
-                edge = Exchange(
-                    ExchangeKind.RMW_READ,
+                edge = new_exchange(
+                    _RMW_READ,
                     device,
                     request,
                     target,
@@ -123,44 +129,46 @@ class DataPath:
         end = request.end_lba
         if lba >= end:
             return True
-        writing = request.kind is RequestKind.WRITE
-        kind = ExchangeKind.WRITE if writing else ExchangeKind.READ
+        writing = request.kind is _WRITE_REQUEST
+        kind = _WRITE if writing else _READ
         command, aflags, bits = command_fields(kind, device)
         dest = None if writing else request.buf
         per_frame = device.payload // SECTOR_SIZE
         base = request.lba
-        # One target takes all its window has room for at once; several take one each in turn.
+        sector_size = SECTOR_SIZE
         single = len(device.targets) == 1
         while lba < end:
             target = device.pick_target()
             if target is None:
                 request.next_lba = lba
                 return False
-            room = target.window.maxout - target.nout if single else 1
-            batch = []
-            while room and lba < end:
-                count = end - lba
+            # The frames this target takes now: as many as its window has room for (one each
+            # in turn when several targets share the work), each as big as the payload allows.
+            stop = lba + per_frame * (target.window.maxout - target.nout if single else 1)
+            if stop > end:
+                stop = end
+            batch: list[Exchange] = []
+            for first in range(lba, stop, per_frame):
+                count = stop - first
                 if count > per_frame:
                     count = per_frame
-                offset = (lba - base) * SECTOR_SIZE
                 batch.append(
-                    Exchange(
+                    new_exchange(
                         kind,
                         device,
                         request,
                         target,
                         now,
-                        lba,
+                        first,
                         count,
                         command,
                         aflags,
-                        lba | bits,
+                        first | bits,
                         dest,
-                        offset,
+                        (first - base) * sector_size,
                     )
                 )
-                lba += count
-                room -= 1
+            lba = stop
             request.next_lba = lba
             request.outstanding += len(batch)
             send(batch, target, now)
@@ -174,7 +182,7 @@ class DataPath:
             if picked is None:
                 return False
             request.flush_targets.pop(0)
-            flush = Exchange(
+            flush = new_exchange(
                 ExchangeKind.FLUSH, device, request, picked, now, 0, 0, command, aflags, registers
             )
             request.outstanding += 1
@@ -183,7 +191,7 @@ class DataPath:
 
     def _send_identify(self, work: DeviceWork, target: Target, now: float) -> None:
         command, aflags, registers = command_fields(ExchangeKind.IDENTIFY, work.device)
-        identify = Exchange(
+        identify = new_exchange(
             ExchangeKind.IDENTIFY,
             work.device,
             None,
@@ -217,7 +225,7 @@ class DataPath:
     def _resend(self, exchange: Exchange, target: Target, now: float) -> None:
         old_tag = exchange.tag
         request = exchange.request
-        if exchange.kind is ExchangeKind.WRITE and request is not None:
+        if exchange.kind is _WRITE and request is not None:
             request.retransmitted = True
         self.inflight.send((exchange,), target, now)
         self.counters.retransmits += 1

@@ -72,6 +72,10 @@ from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT, ETH_HLEN, SECTOR_SIZ
 
 __all__ = ["InitiatorEngine", "Interfaces"]
 
+_READ = RequestKind.READ
+_WRITE = RequestKind.WRITE
+_FLUSH = RequestKind.FLUSH
+_UP = DeviceState.UP
 #: Local interfaces: name -> (MAC, MTU).
 Interfaces = Mapping[str, tuple[bytes, int]]
 DeviceRef = DeviceAddress | tuple[int, int] | str
@@ -175,7 +179,7 @@ class InitiatorEngine:
                     if name not in allowed:
                         target.paths.remove(name)
             old = device.payload
-            if device.compute_payload(self._mtus) != old and device.state is DeviceState.UP:
+            if device.compute_payload(self._mtus) != old and device.state is _UP:
                 self._events.append(DeviceChanged(device.address, device.sectors, device.payload, "payload"))
             self._backlog.dirty[device] = None
 
@@ -248,7 +252,7 @@ class InitiatorEngine:
         """
         dev = self._device(device, up=True)
         self._check_range(dev, offset, length)
-        request = self._completion.new(RequestKind.READ, dev, offset, length)
+        request = self._completion.new(_READ, dev, offset, length)
         self._completion.start(request)
         return request.id
 
@@ -267,7 +271,7 @@ class InitiatorEngine:
         length = len(view)
         self._check_range(dev, offset, length)
         aligned = not offset % SECTOR_SIZE and not length % SECTOR_SIZE
-        request = self._completion.new(RequestKind.READ, dev, offset, length, view if aligned else None)
+        request = self._completion.new(_READ, dev, offset, length, view if aligned else None)
         request.into = view
         self._completion.start(request)
         return request.id
@@ -283,12 +287,12 @@ class InitiatorEngine:
         view = memoryview(data).cast("B")
         self._check_range(dev, offset, len(view))
         if offset % SECTOR_SIZE or len(view) % SECTOR_SIZE:
-            request = self._completion.new(RequestKind.WRITE, dev, offset, len(view))
+            request = self._completion.new(_WRITE, dev, offset, len(view))
             if len(view):
                 request.set_write_data(view)
         else:
             # Whole sectors: copied once, no zeroed buffer first and no edges to read.
-            request = self._completion.new(RequestKind.WRITE, dev, offset, len(view), bytearray(view))
+            request = self._completion.new(_WRITE, dev, offset, len(view), bytearray(view))
         self._completion.start(request)
         return request.id
 
@@ -299,7 +303,7 @@ class InitiatorEngine:
         lists neither (it has no cache to flush). It covers every write submitted before it.
         """
         dev = self._device(device, up=True)
-        request = self._completion.new(RequestKind.FLUSH, dev, 0, 0)
+        request = self._completion.new(_FLUSH, dev, 0, 0)
         identify = dev.identify
         if identify is not None and (identify.flush_cache or identify.flush_cache_ext):
             request.flush_targets = [t for t in dev.targets if t.ifaces] or list(dev.targets)
@@ -405,6 +409,6 @@ class InitiatorEngine:
         dev = self._table.get(address)
         if dev is None:
             raise DeviceUnavailable(f"{address.name}: no such AoE device")
-        if up and dev.state is not DeviceState.UP:
+        if up and dev.state is not _UP:
             raise DeviceUnavailable(f"{dev.name} is {dev.state_string}")
         return dev

@@ -12,7 +12,7 @@ from pyaoe.initiator.device import Device, Target
 from pyaoe.initiator.requests import Request
 from pyaoe.protocol import SECTOR_SIZE, AtaCommand, AtaFlag
 
-__all__ = ["Exchange", "ExchangeKind", "ExchangeState", "command_fields", "TAGS_KEPT"]
+__all__ = ["Exchange", "ExchangeKind", "ExchangeState", "new_exchange", "command_fields", "TAGS_KEPT"]
 
 #: Tags of one exchange kept matchable: an answer to one of its last few sends still counts.
 TAGS_KEPT = 4
@@ -44,6 +44,9 @@ class ExchangeState(IntEnum):
     WAITING = 1
     #: Answered, failed or dropped; its tags are forgotten.
     RETIRED = 2
+
+
+_IN_FLIGHT = ExchangeState.IN_FLIGHT
 
 
 def _fields(kind: ExchangeKind, extended: bool) -> tuple[int, int, int]:
@@ -81,9 +84,9 @@ def command_fields(kind: ExchangeKind, device: Device) -> tuple[int, int, int]:
 class Exchange:
     """One ATA command: what it asks, where its answer goes, and how it was sent.
 
-    It is made for its first send, to ``target`` at ``now`` (InFlight.send makes that send and
-    any later one, and fills in the rest of the sending state); the tags of earlier sends that
-    still match an answer are in ``older``.
+    Made by new_exchange() for its first send, to ``target`` at ``now`` (InFlight.send makes
+    that send and any later one and fills in the rest of the sending state); the tags of
+    earlier sends that still match an answer are in ``older``.
     """
 
     __slots__ = (
@@ -110,50 +113,38 @@ class Exchange:
         "tries",
     )
 
-    def __init__(
-        self,
-        kind: ExchangeKind,
-        device: Device,
-        request: Request | None,
-        target: Target,
-        now: float,
-        lba: int,
-        nsect: int,
-        command: int,
-        aflags: int,
-        lba_registers: int,
-        dest: bytearray | memoryview | None = None,
-        dest_offset: int = 0,
-    ) -> None:
-        self.kind = kind
-        self.device = device
-        self.request = request
-        self.lba = lba
-        self.nsect = nsect
-        self.command = command
-        self.aflags = aflags
-        self.lba_registers = lba_registers
-        #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
-        self.dest = dest
-        #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
-        #: rebuilt from there on resend), or the edge sector's index for an edge read.
-        self.dest_offset = dest_offset
-        #: The target of its latest send, and the interface that send took.
-        self.target = target
-        self.ifname = ""
-        #: The tag of the latest send (0: not sent yet), and when that send went out.
-        self.tag = 0
-        self.sent_at = now
-        #: Earlier sends still matchable: (tag, target, sent_at), oldest first; None until a resend.
-        self.older: list[tuple[int, Target, float]] | None = None
-        self.first_sent = now
-        #: When the current target got it (for scorn: how long this target kept it unanswered).
-        self.target_since = now
-        #: Sends in all, and sends to the current target (its timeout doubles with each).
-        self.transmissions = 1
-        self.tries = 1
-        self.deadline = 0.0
-        self.state = ExchangeState.IN_FLIGHT
+    kind: ExchangeKind
+    device: Device
+    request: Request | None
+    lba: int
+    nsect: int
+    command: int
+    aflags: int
+    lba_registers: int
+    #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
+    dest: bytearray | memoryview | None
+    #: Byte offset in the request's buffer: of a read's or write's data (a write frame is rebuilt
+    #: from there on resend), or the edge sector's index for an edge read.
+    dest_offset: int
+    #: The target of its latest send, and the interface that send took.
+    target: Target
+    ifname: str
+    #: The tag of the latest send (0: not sent yet), and when that send went out.
+    tag: int
+    sent_at: float
+    #: Earlier sends still matchable: (tag, target, sent_at), oldest first; None until a resend.
+    older: list[tuple[int, Target, float]] | None
+    first_sent: float
+    #: When the current target got it (for scorn: how long this target kept it unanswered).
+    target_since: float
+    #: Sends in all, and sends to the current target (its timeout doubles with each).
+    transmissions: int
+    tries: int
+    deadline: float
+    state: ExchangeState
+
+    def __init__(self) -> None:
+        raise TypeError("an Exchange is made by new_exchange()")
 
     def sent_with(self, tag: int) -> tuple[Target, float] | None:
         """The target and time of the send that carried ``tag``, or None if it is not one of ours."""
@@ -180,3 +171,50 @@ class Exchange:
             return None
         start = self.dest_offset
         return memoryview(self.request.buf)[start : start + self.nsect * SECTOR_SIZE]
+
+
+_make = object.__new__
+
+
+def new_exchange(
+    kind: ExchangeKind,
+    device: Device,
+    request: Request | None,
+    target: Target,
+    now: float,
+    lba: int,
+    nsect: int,
+    command: int,
+    aflags: int,
+    lba_registers: int,
+    dest: bytearray | memoryview | None = None,
+    dest_offset: int = 0,
+) -> Exchange:
+    """An exchange made for its first send, to ``target`` at ``now``: the one way one is made.
+
+    A function rather than Exchange.__init__: calling a class costs this interpreter a good deal
+    more than calling a function, and a request makes one exchange per frame.
+    """
+    exchange: Exchange = _make(Exchange)
+    exchange.kind = kind
+    exchange.device = device
+    exchange.request = request
+    exchange.lba = lba
+    exchange.nsect = nsect
+    exchange.command = command
+    exchange.aflags = aflags
+    exchange.lba_registers = lba_registers
+    exchange.dest = dest
+    exchange.dest_offset = dest_offset
+    exchange.target = target
+    exchange.ifname = ""
+    exchange.tag = 0
+    exchange.sent_at = now
+    exchange.older = None
+    exchange.first_sent = now
+    exchange.target_since = now
+    exchange.transmissions = 1
+    exchange.tries = 1
+    exchange.deadline = 0.0
+    exchange.state = _IN_FLIGHT
+    return exchange

@@ -83,6 +83,7 @@ class InFlight:
         run: list[Exchange] = []
         run_deadline = NEVER
         writes = 0
+        write, probe = _WRITE, _PROBE
         for exchange, ifname, tag in zip(exchanges, ifnames, tags, strict=False):  # as long as each other
             if ifname != prefix_ifname:
                 # Kept per interface until the interface's MAC changes.
@@ -99,7 +100,7 @@ class InFlight:
                 # Its first send: made for it (Exchange's target, times and tries are set).
                 if exchange.target is not target:
                     raise ValueError(f"{exchange.describe()} was made for another target")
-                deadline = first if kind is _PROBE else first_capped
+                deadline = first if kind is probe else first_capped
             else:
                 older = exchange.older
                 if older is None:
@@ -116,7 +117,7 @@ class InFlight:
                 exchange.tries = tries
                 deadline = now + rtt.backoff(tries)
                 limit = exchange.first_sent + deadsecs
-                if deadsecs and kind is not _PROBE and limit < deadline:
+                if deadsecs and kind is not probe and limit < deadline:
                     deadline = limit
                 exchange.transmissions += 1
                 exchange.sent_at = now
@@ -126,7 +127,7 @@ class InFlight:
             by_tag[tag] = exchange
 
             registers = exchange.lba_registers.to_bytes(6, "little")
-            if kind is _WRITE:
+            if kind is write:
                 writes += 1
                 nsect = exchange.nsect
                 size = ATA_HLEN + nsect * SECTOR_SIZE

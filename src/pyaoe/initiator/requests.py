@@ -20,6 +20,10 @@ class RequestKind(Enum):
     FLUSH = "flush"
 
 
+#: The kinds as module constants: the per-request code reads them often.
+_READ, _WRITE, _FLUSH = RequestKind.READ, RequestKind.WRITE, RequestKind.FLUSH
+
+
 class Request:
     """One submitted request and its progress.
 
@@ -76,7 +80,7 @@ class Request:
         if buffer is not None:
             self.buf = buffer
         else:
-            self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not RequestKind.FLUSH else bytearray()
+            self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not _FLUSH else bytearray()
         #: The caller's buffer a read goes to (submit_read_into); the same object as buf
         #: when the read is sector-aligned, else filled from buf when it completes.
         self.into: memoryview | None = None
@@ -139,7 +143,7 @@ class Request:
     def has_frames_to_send(self) -> bool:
         if self.failed:
             return False
-        if self.kind is RequestKind.FLUSH:
+        if self.kind is _FLUSH:
             return bool(self.flush_targets)
         return bool(self.edges) or self.next_lba < self.end_lba
 
@@ -150,30 +154,26 @@ class Request:
             self.outstanding == 0
             and not self.edges
             and self.edges_pending == 0
-            and (
-                self.next_lba >= self.end_lba
-                if self.kind is not RequestKind.FLUSH
-                else not self.flush_targets
-            )
+            and (self.next_lba >= self.end_lba if self.kind is not _FLUSH else not self.flush_targets)
         )
 
     def conflicts_with(self, later: Request) -> bool:
         """Whether ``later`` must wait for this request (submitted before it)."""
-        if later.kind is RequestKind.FLUSH:
+        if later.kind is _FLUSH:
             # A flush covers the writes submitted before it.
-            return self.kind is RequestKind.WRITE
-        if self.kind is RequestKind.FLUSH:
+            return self.kind is _WRITE
+        if self.kind is _FLUSH:
             return False
-        if self.kind is RequestKind.READ and later.kind is RequestKind.READ:
+        if self.kind is _READ and later.kind is _READ:
             return False
         return self.lba < later.end_lba and later.lba < self.end_lba
 
 
 def register_request(active: dict[int, Request], request: Request) -> None:
     """Enter ``request`` into a device's active set, waiting for each earlier one it conflicts with."""
-    reading = request.kind is RequestKind.READ
+    reading = request.kind is _READ
     for earlier in active.values():
-        if reading and earlier.kind is RequestKind.READ:
+        if reading and earlier.kind is _READ:
             continue  # reads never wait for reads (conflicts_with's rule, without the call)
         if earlier.conflicts_with(request):
             request.waiting += 1

@@ -21,7 +21,7 @@ from pyaoe.initiator.events import (
     InitiatorEvent,
     RequestError,
 )
-from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState, command_fields
+from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState, command_fields, new_exchange
 from pyaoe.initiator.inflight import InFlight
 from pyaoe.initiator.options import InitiatorConfig
 from pyaoe.initiator.requests import Request
@@ -161,7 +161,7 @@ class Retransmit:
             return
         count = max(1, min(device.payload // SECTOR_SIZE, device.sectors))
         command, aflags, bits = command_fields(ExchangeKind.PROBE, device)
-        probe = Exchange(ExchangeKind.PROBE, device, None, target, now, 0, count, command, aflags, bits)
+        probe = new_exchange(ExchangeKind.PROBE, device, None, target, now, 0, count, command, aflags, bits)
         target.probing = True
         self.inflight.send((probe,), target, now)
 

@@ -13,7 +13,10 @@ from pyaoe.initiator.exchange import Exchange
 from pyaoe.initiator.requests import Request, RequestKind, register_request
 from pyaoe.initiator.timers import Timer, TimerKind
 
-__all__ = ["DeviceWork"]
+__all__ = ["DeviceWork", "Backlog"]
+
+_READ = RequestKind.READ
+_WRITE = RequestKind.WRITE
 
 
 class DeviceWork:
@@ -50,12 +53,12 @@ class DeviceWork:
 
     def add(self, request: Request) -> None:
         """Queue a request, after the earlier ones it conflicts with."""
-        if request.kind is RequestKind.READ and not self.active_writes:
+        if request.kind is _READ and not self.active_writes:
             # A read waits only for earlier writes (Request.conflicts_with): none to check.
             self.active[request.id] = request
         else:
             register_request(self.active, request)
-            if request.kind is RequestKind.WRITE:
+            if request.kind is _WRITE:
                 self.active_writes += 1
         self.queue.append(request)
 
@@ -63,7 +66,7 @@ class DeviceWork:
         """Take a retired request out; True when a later request it held back may go now."""
         if self.active.pop(request.id, None) is None:
             return False
-        if request.kind is RequestKind.WRITE:
+        if request.kind is _WRITE:
             self.active_writes -= 1
         released = False
         for later in request.dependents:

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from pyaoe.initiator.address import DeviceAddress
 from pyaoe.initiator.device import Device, Target
 from pyaoe.initiator.events import Counters
-from pyaoe.initiator.exchange import TAGS_KEPT, Exchange, ExchangeKind, ExchangeState, command_fields
+from pyaoe.initiator.exchange import (
+    TAGS_KEPT,
+    Exchange,
+    ExchangeKind,
+    ExchangeState,
+    command_fields,
+    new_exchange,
+)
 from pyaoe.initiator.inflight import InFlight
 from pyaoe.initiator.requests import Request, RequestKind
 from pyaoe.initiator.rtt import RttEstimator
@@ -50,7 +57,7 @@ def exchange(
     """An exchange made for the device's first target at ``now``."""
     command, aflags, bits = command_fields(kind, dev)
     offset = 0 if kind is not ExchangeKind.WRITE else SECTOR_SIZE
-    return Exchange(
+    return new_exchange(
         kind, dev, request, dev.targets[0], now, lba, nsect, command, aflags, lba | bits, None, offset
     )
 
@@ -147,3 +154,8 @@ def test_probes_are_not_cut_to_deadsecs() -> None:
         inflight.send([exchange(dev, ExchangeKind.READ, 0, 1, None)], other, 1.0)
     inflight.send([probe, read], dev.targets[0], 1.0)
     assert (probe.deadline, read.deadline) == (1.2, 1.1)
+
+
+def test_an_exchange_is_made_only_by_new_exchange() -> None:
+    with pytest.raises(TypeError, match="new_exchange"):
+        Exchange()
