@@ -66,12 +66,9 @@ class Completion:
         request.flush_targets.clear()
         self.events.append(RequestFailed(request.id, error, message, **codes))
 
-    def exchange_retired(self, request: Request, now: float) -> None:
-        """One of the request's exchanges is done with (answered, or dropped after its failure)."""
-        outstanding = request.outstanding - 1
-        request.outstanding = outstanding
-        if outstanding:
-            return
+    def none_out(self, request: Request, now: float) -> None:
+        """The request's last exchange out was retired (answered, or dropped after its failure):
+        InFlight.retire counts them."""
         if request.failed:
             self.retire(request, now)
         elif request.is_complete:

@@ -191,8 +191,12 @@ class InFlight:
         target.request_prefixes[ifname] = (src, prefix)
         return prefix
 
-    def retire(self, exchange: Exchange) -> None:
-        """The exchange is done with: its tags stop matching and its deadline is cancelled."""
+    def retire(self, exchange: Exchange) -> bool:
+        """The exchange is done with: its tags stop matching, its deadline is cancelled and its
+        request has one exchange fewer out. True when that was the request's last one out
+        (Completion.none_out says what that means); retiring an exchange again does nothing."""
+        if exchange.state is _RETIRED:
+            return False
         by_tag = self.by_tag
         by_tag.pop(exchange.tag, None)
         older = exchange.older
@@ -202,3 +206,9 @@ class InFlight:
             exchange.older = None
         exchange.state = _RETIRED
         exchange.deadline = NEVER
+        request = exchange.request
+        if request is None:
+            return False
+        outstanding = request.outstanding - 1
+        request.outstanding = outstanding
+        return not outstanding

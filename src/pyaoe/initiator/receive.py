@@ -94,7 +94,7 @@ class Receiver:
         unpack_key = ATA_RESPONSE_KEY.unpack_from
         retire = self.inflight.retire
         dirty = self.backlog.dirty
-        exchange_retired = self.completion.exchange_retired
+        none_out = self.completion.none_out
         # Module constants as locals: this loop runs for every frame.
         aoe_error_flag, failure_mask, hlen, aoe_hlen = _ERROR, _FAILURE_MASK, ATA_HLEN, AOE_HLEN
         read, rmw_read, identify, probe, in_flight = _READ, _RMW_READ, _IDENTIFY, _PROBE, _IN_FLIGHT
@@ -150,7 +150,7 @@ class Receiver:
                         paths.answered(ifname)
                     if answering.taint:
                         answering.taint -= 1
-                retire(exchange)
+                last = retire(exchange)
                 device = exchange.device
                 if device is not marked:
                     dirty[device] = None
@@ -182,8 +182,8 @@ class Receiver:
                     work = self.backlog.works.get(device)
                     if work is not None and work.identify is exchange:
                         work.identify = None
-                if request is not None:
-                    exchange_retired(request, now)
+                if last and request is not None:
+                    none_out(request, now)
         finally:
             counters.frames_received += count
 

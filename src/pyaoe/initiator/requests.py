@@ -84,7 +84,7 @@ class Request:
         #: The caller's buffer a read goes to (submit_read_into); the same object as buf
         #: when the read is sector-aligned, else filled from buf when it completes.
         self.into: memoryview | None = None
-        #: Frames sent and not retired.
+        #: Exchanges made and not retired (DataPath counts them in, InFlight.retire out).
         self.outstanding = 0
         #: Earlier requests this one must wait for; later ones waiting for this one.
         self.waiting = 0

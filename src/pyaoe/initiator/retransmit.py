@@ -120,16 +120,17 @@ class Retransmit:
         request = exchange.request
         if request is None or not request.failed:
             return False
-        self.forget(exchange)
-        self.completion.exchange_retired(request, now)
+        if self.forget(exchange):
+            self.completion.none_out(request, now)
         return True
 
-    def forget(self, exchange: Exchange) -> None:
-        """Retire an exchange unanswered."""
-        self.inflight.retire(exchange)
+    def forget(self, exchange: Exchange) -> bool:
+        """Retire an exchange unanswered; True when it was its request's last one out."""
+        last = self.inflight.retire(exchange)
         work = self.backlog.works.get(exchange.device)
         if work is not None and work.identify is exchange:
             work.identify = None
+        return last
 
     # -- probes of tainted targets ---------------------------------------------------------
     def schedule_probe(self, device: Device, target: Target, now: float, soon: bool = False) -> None:
