@@ -110,18 +110,19 @@ class Receiver:
                     counters.ignored += 1
                     continue
                 exchange: Exchange | None = None
-                answering: Target | None = None
                 if length >= hlen:
                     # Most frames are clean answers (version 1, no AoE error, to us) from the
                     # target their exchange's latest send went to: one unpack and one
                     # comparison of the bytes from the source MAC to the command say so.
                     dst, head, tag, status = unpack_key(frame)
                     exchange = by_tag.get(tag)
-                    if exchange is not None:
-                        answering = exchange.target
-                        if dst != mac or tag != exchange.tag or head != answering.response_head:
-                            exchange = None
-                if exchange is not None and answering is not None:
+                    if exchange is not None and (
+                        dst != mac or tag != exchange.tag or head != exchange.target.response_head
+                    ):
+                        exchange = None
+                answering: Target | None
+                if exchange is not None:
+                    answering = exchange.target
                     src = answering.mac
                     sent_at = exchange.sent_at
                     flags = error = 0
