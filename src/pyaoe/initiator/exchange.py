@@ -1,6 +1,6 @@
 """pyaoe.initiator.exchange: one ATA command the initiator sends and the answer it waits for.
 
-An Exchange is made by its constructor (with command_fields() for the ATA registers its kind
+An Exchange is made by new_exchange() (with command_fields() for the ATA registers its kind
 needs) and carries what it takes to send it again, elsewhere, and to match its answer by tag.
 """
 
