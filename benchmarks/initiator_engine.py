@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> tuple[int, float, int]:
         while in_flight < args.depth and submitted < args.requests:
             offset = (submitted % 64) * size
             if args.write:
-                engine.submit_write("e1.0", offset, data, now)
+                engine.submit_write("e1.0", offset, data)
             elif args.into:
-                engine.submit_read_into("e1.0", offset, targets[submitted % len(targets)], now)
+                engine.submit_read_into("e1.0", offset, targets[submitted % len(targets)])
             else:
-                engine.submit_read("e1.0", offset, size, now)
+                engine.submit_read("e1.0", offset, size)
             submitted += 1
             in_flight += 1
         if args.send_into:

@@ -285,14 +285,14 @@ class EnginePair:
 
     def read(self, device: DeviceAddress | tuple[int, int] | str, offset: int, length: int) -> bytes:
         """Read and wait; raises the failure's exception."""
-        event = self.result(self.initiator.submit_read(device, offset, length, self.clock.now))
+        event = self.result(self.initiator.submit_read(device, offset, length))
         if isinstance(event, RequestFailed):
             raise event.to_exception()
         return bytes(event.data or b"")
 
     def write(self, device: DeviceAddress | tuple[int, int] | str, offset: int, data: bytes) -> None:
         """Write and wait for every frame to be acknowledged; raises the failure's exception."""
-        event = self.result(self.initiator.submit_write(device, offset, data, self.clock.now))
+        event = self.result(self.initiator.submit_write(device, offset, data))
         if isinstance(event, RequestFailed):
             raise event.to_exception()
 

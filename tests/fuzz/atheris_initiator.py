@@ -38,7 +38,7 @@ def test_one_input(data: bytes) -> None:
     pieces = rest.split(b"\xa2\x88")[:8]
     offset = (pick * 4096) % ((SECTORS - 8) * 512)
     engine = RIG.engine
-    rid = engine.submit_read((SHELF, SLOT), offset, 3000, RIG.now)
+    rid = engine.submit_read((SHELF, SLOT), offset, 3000)
 
     def spoofs(answers: list[bytes]) -> list[tuple[str, bytes]]:
         out = []

@@ -140,11 +140,11 @@ def test_spoofed_answers_never_change_what_is_read_or_written(ops, spoofs) -> No
     for kind, offset, length, seed in ops:
         length = min(length, len(model) - offset)
         if kind == "read":
-            rid = engine.submit_read((SHELF, SLOT), offset, length, rig.now)
+            rid = engine.submit_read((SHELF, SLOT), offset, length)
             reads[rid] = bytes(model[offset : offset + length])
         else:
             data = bytes((seed + i) % 256 for i in range(length))
-            rid = engine.submit_write((SHELF, SLOT), offset, data, rig.now)
+            rid = engine.submit_write((SHELF, SLOT), offset, data)
             model[offset : offset + length] = data
             writes.append(rid)
     rig.pump(spoofs)
@@ -171,7 +171,7 @@ def test_spoofed_answers_never_change_what_is_read_or_written(ops, spoofs) -> No
 def test_arbitrary_bytes_on_any_interface_never_raise(frames: list[tuple[str, bytes]]) -> None:
     rig = Rig.make()
     engine = rig.engine
-    rid = engine.submit_read((SHELF, SLOT), 0, 4096, rig.now)
+    rid = engine.submit_read((SHELF, SLOT), 0, 4096)
     engine.frames_to_send(rig.now)  # in flight, unanswered
     for ifname, frame in frames:
         engine.receive_frame(frame, ifname, rig.now)
@@ -198,7 +198,7 @@ def test_config_answers_for_a_flood_of_addresses_stay_bounded() -> None:
         pass
     assert 20000 < len(engine.devices()) <= MAX_DEVICES
     assert engine.device_info(DeviceAddress(SHELF, SLOT)).mac == TMAC.hex()
-    rid = engine.submit_read((SHELF, SLOT), 512, 1024, rig.now)
+    rid = engine.submit_read((SHELF, SLOT), 512, 1024)
     rig.pump(lambda answers: [], until=rid)
     done = rig.results[rid]
     assert isinstance(done, RequestDone) and bytes(done.data or b"") == rig.backend.buffer[512:1536]

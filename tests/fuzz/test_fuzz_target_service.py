@@ -39,6 +39,7 @@ from pyaoe.protocol import (
     decode_frame,
     encode_frame,
 )
+from support.packets import recv_frame
 from support.target import PYAOE_TARGET, RunningTarget, start_target
 
 from .harness import (
@@ -95,7 +96,7 @@ class Served:
         """The target's answers heard so far (waiting until ``quiet`` seconds pass without one),
         each checked."""
         got = []
-        while (frame := self.sock.recv_frame(timeout=quiet)) is not None:
+        while (frame := recv_frame(self.sock, timeout=quiet)) is not None:
             if frame[6:12] == self.mac:
                 check_answer(frame, self.mac)
                 got.append(frame)

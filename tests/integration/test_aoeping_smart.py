@@ -23,6 +23,7 @@ from pyaoe.protocol import (
     encode_frame,
     reply_header,
 )
+from support.packets import recv_frame
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -69,7 +70,7 @@ class FakeDisk:
 
     def serve(self) -> None:
         while not self.stop.is_set():
-            data = self.sock.recv_frame(timeout=0.05)
+            data = recv_frame(self.sock, timeout=0.05)
             if data is None:
                 continue
             reply = self.answer(decode_frame(data))

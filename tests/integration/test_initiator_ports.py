@@ -19,6 +19,7 @@ from pyaoe.net import PacketSocket
 from pyaoe.service.initiator import InitiatorService
 from pyaoe.service.initiator.ports import BATCH, LinkWatch, Port, scan_interfaces
 from support.wait import wait_until
+from support.packets import recv_frame
 
 pytestmark = pytest.mark.netns
 
@@ -42,7 +43,7 @@ def frame(dst: bytes, src: bytes, tag: int, size: int, *, response: bool) -> byt
 def receive(sock: PacketSocket, count: int, timeout: float = 5.0) -> list[bytes]:
     """Up to ``count`` frames, stopping early when none comes for ``timeout`` seconds."""
     frames = []
-    while len(frames) < count and (got := sock.recv_frame(timeout=timeout)) is not None:
+    while len(frames) < count and (got := recv_frame(sock, timeout=timeout)) is not None:
         frames.append(got)
     return frames
 

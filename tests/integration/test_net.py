@@ -22,6 +22,7 @@ from pyaoe.net import (
     target_filter,
 )
 from pyaoe.protocol import BROADCAST_MAC, ConfigArg, Frame, Header, HeaderFlag, encode_frame
+from support.packets import recv_frame
 
 pytestmark = pytest.mark.netns
 
@@ -52,7 +53,7 @@ def tags_until(sock: PacketSocket, last_tag: int, deadline: float = 5.0) -> list
     tags: list[int] = []
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        data = sock.recv_frame(timeout=end - time.monotonic())
+        data = recv_frame(sock, timeout=end - time.monotonic())
         if data is None:
             break
         tags.append(int.from_bytes(data[20:24], "big"))
@@ -73,7 +74,7 @@ def test_frames_cross_the_pair_both_ways(pair):
         assert bytes(buf[:n]) == request
         reply = aoe(sa.mac, sb.mac, 0x80000001, response=True)
         sb.send(reply)
-        assert sa.recv_frame(timeout=5) == reply
+        assert recv_frame(sa, timeout=5) == reply
         # A socket bound to one EtherType does not hear its own outgoing frames.
         assert not sa.wait_readable(0.2)
 

@@ -18,6 +18,7 @@ from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.protocol import AtaArg, ConfigArg, Frame, Header, decode_frame, encode_frame
 from pyaoe.service.target import ExportSpec, TargetService
 from pyaoe.service.target_config import ExportSettings, open_export
+from support.packets import recv_frame
 
 pytestmark = pytest.mark.netns
 
@@ -35,7 +36,7 @@ def ask(sock: PacketSocket, dst: bytes, src: bytes, command: int, arg: Any, tag:
     sock.send(encode_frame(Frame(header, arg)))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        raw = sock.recv_frame(timeout=0.5)
+        raw = recv_frame(sock, timeout=0.5)
         if raw is None or raw[6:12] != dst or len(raw) < 24:
             continue
         frame = decode_frame(raw)

@@ -35,6 +35,7 @@ from pyaoe.protocol import (
     lba_register,
     parse_identify,
 )
+from support.packets import recv_frame
 from support.target import PYAOE_TARGET, VBLADE, Listener, RunningTarget, is_announcement, start_target
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
@@ -304,7 +305,7 @@ def exchange(sock, mac: bytes, shelf: int, slot: int, arg, timeout: float = 5.0)
     sock.send(encode_frame(Frame(header, arg)))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        raw = sock.recv_frame(timeout=deadline - time.monotonic())
+        raw = recv_frame(sock, timeout=deadline - time.monotonic())
         if raw is not None and raw[14] & 0x08 and int.from_bytes(raw[20:24], "big") == tag:
             return decode_frame(raw)
     raise AssertionError(f"no reply to tag {tag:#x}")

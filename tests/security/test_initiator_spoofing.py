@@ -26,6 +26,7 @@ from pyaoe.initiator import InitiatorConfig
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.service.initiator import InitiatorService
+from support.packets import recv_frame
 from support.target import PYAOE_TARGET, start_target
 
 from .wire import Hub
@@ -111,7 +112,7 @@ class Attacker(threading.Thread):
                         self.sock.send(announcement(self.sock.mac, shelf, slot))
                         self.announced += 1
                     next_announce = now + 0.05
-                frame = self.sock.recv_frame(timeout=0.01)
+                frame = recv_frame(self.sock, timeout=0.01)
                 if frame is None or self.initiator_mac is None or self.target_mac is None:
                     continue
                 if (

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pyaoe.lab.netns import Lab, Link, in_netns, ip
 from pyaoe.net.packet_socket import PacketSocket
 from pyaoe.protocol import AtaArg, Frame, Header, decode_frame, encode_frame
+from support.packets import recv_frame
 
 __all__ = ["Hub", "Host", "ata_write", "ata_read", "plain_ata"]
 
@@ -91,7 +92,7 @@ class Host:
         self._heard = [raw for raw in self._heard if not self._is_answer(raw, tag)]
         deadline = time.monotonic() + timeout
         while not (first and found):
-            raw = self.sock.recv_frame(timeout=max(0.0, deadline - time.monotonic()))
+            raw = recv_frame(self.sock, timeout=max(0.0, deadline - time.monotonic()))
             if raw is None:
                 break
             if self._is_answer(raw, tag):
@@ -122,7 +123,7 @@ class Host:
         later request was answered: the target serves frames in order, so an answer would be here."""
         deadline = time.monotonic() + SETTLE
         heard = list(self._heard)
-        while (raw := self.sock.recv_frame(timeout=max(0.0, deadline - time.monotonic()))) is not None:
+        while (raw := recv_frame(self.sock, timeout=max(0.0, deadline - time.monotonic()))) is not None:
             heard.append(raw)
         for tag in tags:
             answered = [raw for raw in heard if self._is_answer(raw, tag)]

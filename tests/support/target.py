@@ -26,6 +26,7 @@ from typing import Any
 from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.lab.procs import read_lines
 from pyaoe.net.packet_socket import PacketSocket
+from support.packets import recv_frame
 
 __all__ = ["STARTUP_LINE", "VBLADE", "VBLADED", "PYAOE_TARGET", "RunningTarget", "start_target", "Listener"]
 
@@ -57,7 +58,7 @@ class Listener:
         new: list[bytes] = []
         deadline = time.monotonic() + timeout
         while True:
-            frame = self.sock.recv_frame(timeout=max(0.0, deadline - time.monotonic()) if not new else 0.0)
+            frame = recv_frame(self.sock, timeout=max(0.0, deadline - time.monotonic()) if not new else 0.0)
             if frame is None:
                 break
             new.append(frame)

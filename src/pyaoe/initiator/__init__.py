@@ -6,44 +6,21 @@ InitiatorEngine takes frames, requests and timer ticks and gives frames, a timer
 from __future__ import annotations
 
 from pyaoe.initiator.address import DeviceAddress, parse_device_name
-from pyaoe.initiator.datapath import Counters
 from pyaoe.initiator.device import DeviceInfo, DeviceState, TargetInfo
 from pyaoe.initiator.engine import InitiatorEngine, Interfaces
-from pyaoe.initiator.events import (
-    DeviceChanged,
-    DeviceDiscovered,
-    DeviceDown,
-    DeviceRemoved,
-    DeviceUp,
-    Diagnostic,
-    DiagnosticKind,
-    InitiatorEvent,
-    RequestDone,
-    RequestError,
-    RequestFailed,
-)
+from pyaoe.initiator.events import *  # noqa: F403
+from pyaoe.initiator.events import __all__ as _events_all
 from pyaoe.initiator.options import InitiatorConfig, parse_iflist
 
 __all__ = [
     "InitiatorEngine",
     "InitiatorConfig",
     "Interfaces",
-    "Counters",
     "DeviceAddress",
     "parse_device_name",
     "parse_iflist",
     "DeviceInfo",
     "DeviceState",
     "TargetInfo",
-    "InitiatorEvent",
-    "DeviceDiscovered",
-    "DeviceUp",
-    "DeviceDown",
-    "DeviceChanged",
-    "DeviceRemoved",
-    "RequestDone",
-    "RequestFailed",
-    "RequestError",
-    "Diagnostic",
-    "DiagnosticKind",
+    *_events_all,
 ]

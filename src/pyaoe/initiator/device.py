@@ -1,34 +1,31 @@
 """pyaoe.initiator.device: one AoE device (eX.Y) and the targets (MACs x local interfaces) serving it.
 
-Device and Target hold the table's state (state machine, sizes, payload, windows, taint); the
-data path's queues live on the Device too. DeviceInfo/TargetInfo are the read-only snapshots.
+Device and Target hold the table's state (state machine, sizes, payload, windows, RTT, paths,
+taint) and the choice of target; DeviceInfo/TargetInfo are the read-only snapshots.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from struct import Struct
-from typing import TYPE_CHECKING
 
 from pyaoe.initiator.address import DeviceAddress
+from pyaoe.initiator.events import DeviceChanged, DeviceUp, Diagnostic, DiagnosticKind, InitiatorEvent
+from pyaoe.initiator.paths import MAX_INTERFACES, Paths
 from pyaoe.initiator.rtt import RttEstimator
 from pyaoe.initiator.timers import Timer, TimerKind
 from pyaoe.initiator.window import Window
 from pyaoe.protocol import (
-    AOE_VERSION,
-    ETH_P_AOE,
+    LBA28_MAX,
+    RESPONSE_VERFLAGS,
     SECTOR_SIZE,
-    HeaderFlag,
+    Command,
     IdentifyInfo,
     effective_sector_count,
     sectors_per_frame,
 )
-
-if TYPE_CHECKING:
-    from pyaoe.initiator.requests import Frame, Request
+from pyaoe.protocol.layout import response_head
 
 __all__ = [
     "DeviceState",
@@ -41,13 +38,6 @@ __all__ = [
     "DEFAULT_PAYLOAD",
 ]
 
-#: EtherType, version and flags, error, shelf, slot, command of a response header.
-RESPONSE_HEAD = Struct("!HBBHBB")
-#: Version 1 with the response flag: what targets answer with when all is well.
-RESPONSE_VERFLAGS = AOE_VERSION << 4 | HeaderFlag.RESPONSE
-
-#: Local interfaces remembered per target (the driver's NAOEIFS).
-MAX_INTERFACES = 8
 #: Taint stops growing here (the driver's MAX_TAINT).
 MAX_TAINT = 1000
 #: Payload when a target or interface allows no whole sector count (the driver's DEFAULTBCNT).
@@ -78,10 +68,9 @@ class Target:
         "device",
         "firmware_version",
         "ifaces",
-        "lost",
         "mac",
-        "next_if",
         "nout",
+        "paths",
         "payload",
         "probe_timer",
         "probing",
@@ -98,11 +87,10 @@ class Target:
     def __init__(self, device: Device, mac: bytes, bufcnt: int, maxout: int, rtt: RttEstimator) -> None:
         self.device = device
         self.mac = mac
-        #: Local interfaces this target answered on, used in rotation.
-        self.ifaces: list[str] = []
-        #: Timeouts per interface since its last answer (an interface losing too many is ejected).
-        self.lost: dict[str, int] = {}
-        self.next_if = 0
+        #: Local interfaces this target answered on, the frames' rotation over them and their losses.
+        self.paths = Paths()
+        #: paths.names: the same list, read-only here.
+        self.ifaces = self.paths.names
         self.bufcnt = bufcnt
         #: Sector count from its config reply (raw: 0 means 2).
         self.sector_count = 0
@@ -121,45 +109,17 @@ class Target:
         self.payload = DEFAULT_PAYLOAD
         self.reads = 0
         self.writes = 0
-        #: Bytes 6-19 of a clean ATA response from it (source MAC to command): the fast path
-        #: compares them at once instead of field by field.
-        self.response_head = mac + RESPONSE_HEAD.pack(ETH_P_AOE, RESPONSE_VERFLAGS, 0, *device.address, 0)
-        #: The fast path's request prefixes (bytes 0-19) to it, by interface, with the
+        #: The bytes from its source MAC to the command of a clean ATA answer from it (compared
+        #: whole, instead of field by field, by the receive path).
+        shelf, slot = device.address
+        self.response_head = response_head(mac, RESPONSE_VERFLAGS, shelf, slot, Command.ATA)
+        #: The first bytes of every request to it (up to the tag), by interface, with the
         #: interface's MAC object they were made with (remade when it changes).
         self.request_prefixes: dict[str, tuple[bytes, bytes]] = {}
 
     def set_bufcnt(self, bufcnt: int, maxout: int) -> None:
         self.bufcnt = bufcnt
         self.window.set_nframes(min(bufcnt, maxout))
-
-    def add_interface(self, ifname: str) -> bool:
-        """Remember that the target answered on ``ifname``; True when that is new."""
-        if ifname in self.ifaces:
-            self.lost[ifname] = 0
-            return False
-        if len(self.ifaces) >= MAX_INTERFACES:
-            return False
-        self.ifaces.append(ifname)
-        self.lost[ifname] = 0
-        return True
-
-    def remove_interface(self, ifname: str) -> bool:
-        if ifname not in self.ifaces:
-            return False
-        self.ifaces.remove(ifname)
-        self.lost.pop(ifname, None)
-        if self.next_if >= len(self.ifaces):
-            self.next_if = 0
-        return True
-
-    def next_interface(self) -> str:
-        """The interface for the next frame; successive frames rotate over all of them."""
-        ifaces = self.ifaces
-        i = self.next_if
-        if i >= len(ifaces):
-            i = 0
-        self.next_if = i + 1
-        return ifaces[i]
 
     def compute_payload(self, mtus: Mapping[str, int]) -> int:
         """Bytes per frame: the target's sector count and each interface's MTU, the smaller, as
@@ -182,26 +142,18 @@ class Target:
 
 
 class Device:
-    """An AoE device: its address, state, size, targets and data path queues."""
+    """An AoE device: its address, state, size and targets (its requests: DataPath's DeviceWork)."""
 
     __slots__ = (
-        "active",
-        "active_writes",
         "address",
         "firmware_version",
         "identify",
-        "identify_frame",
-        "identify_wanted",
         "lba48",
         "minor",
         "next_target",
         "open_count",
         "payload",
-        "queue",
-        "rexmit",
         "sectors",
-        "stall_since",
-        "stall_timer",
         "state",
         "targets",
     )
@@ -219,20 +171,6 @@ class Device:
         self.firmware_version = 0
         #: Bytes per data frame: the smallest target payload (the driver's maxbcnt).
         self.payload = 0
-        #: Requests with frames still to send, in submission order.
-        self.queue: deque[Request] = deque()
-        #: Frames that timed out and wait for room in a window to be sent again.
-        self.rexmit: deque[Frame] = deque()
-        #: Requests not yet retired, by id, in submission order (for ordering overlapping ones).
-        self.active: dict[int, Request] = {}
-        #: How many of them are writes (reads need not look for conflicts when none is).
-        self.active_writes = 0
-        #: An IDENTIFY is to be sent as soon as a window has room; and the one in flight.
-        self.identify_wanted = False
-        self.identify_frame: Frame | None = None
-        #: When work started waiting with no usable target at all (deadsecs counts from there).
-        self.stall_since: float | None = None
-        self.stall_timer = Timer(TimerKind.STALL, self)
 
     @property
     def name(self) -> str:
@@ -248,6 +186,27 @@ class Device:
         if self.state is DeviceState.UP:
             return "up"
         return "down,closewait" if self.open_count else "down"
+
+    def apply_identify(self, info: IdentifyInfo, src: bytes) -> list[InitiatorEvent]:
+        """Take an IDENTIFY DEVICE answer from ``src``: its size; up if it was not. The events to tell."""
+        old = self.sectors, self.lba48
+        self.identify = info
+        # Without LBA48 only 2**28 sectors can be addressed, whatever words 60-61 claim.
+        self.sectors = info.sectors if info.lba48 else min(info.sectors, LBA28_MAX + 1)
+        self.lba48 = info.lba48
+        line = f"aoe: {src.hex()} {self.name} v{self.firmware_version:04x} has {info.sectors} sectors"
+        if self.state is not DeviceState.UP:
+            self.state = DeviceState.UP
+            return [
+                DeviceUp(self.address, info.sectors),
+                Diagnostic(DiagnosticKind.DEVICE_UP, line, self.address),
+            ]
+        if old != (info.sectors, info.lba48):
+            return [
+                Diagnostic(DiagnosticKind.INFO, line, self.address),
+                DeviceChanged(self.address, info.sectors, self.payload, "capacity"),
+            ]
+        return []
 
     def target(self, mac: bytes) -> Target | None:
         for t in self.targets:
@@ -280,6 +239,16 @@ class Device:
                 self.next_target = (start + i + 1) % n
                 return t
         return None
+
+    def choose_target(self, target: Target) -> Target | None:
+        """``target`` if it still answers and has room in its window; when it is gone, has no
+        interface left or is tainted while another is not, any target (pick_target: they serve
+        the same device); None when the choice has no room."""
+        if not target.ifaces or target not in self.targets:
+            return self.pick_target()
+        if target.taint and self.untainted_count():
+            return self.pick_target()
+        return target if target.nout < target.window.maxout else None
 
     def untainted_count(self) -> int:
         return sum(1 for t in self.targets if t.taint == 0 and t.usable)

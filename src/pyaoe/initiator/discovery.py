@@ -1,4 +1,4 @@
-"""pyaoe.initiator.discovery: the device table and what Query Config answers do to it.
+"""pyaoe.initiator.discovery: Query Config out, the device table, and what its answers do to it.
 
 Refusing impossible addresses, creating devices and targets, payload per interface, minor
 numbers (dyndevs), and deciding when to IDENTIFY (the driver's aoecmd_cfg_rsp).
@@ -7,17 +7,49 @@ numbers (dyndevs), and deciding when to IDENTIFY (the driver's aoecmd_cfg_rsp).
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pyaoe.initiator.address import DeviceAddress
 from pyaoe.initiator.device import Device, DeviceState, Target
-from pyaoe.initiator.events import DeviceChanged, DeviceDiscovered, Diagnostic, DiagnosticKind, InitiatorEvent
+from pyaoe.initiator.events import (
+    Counters,
+    DeviceChanged,
+    DeviceDiscovered,
+    Diagnostic,
+    DiagnosticKind,
+    InitiatorEvent,
+)
 from pyaoe.initiator.options import InitiatorConfig
+from pyaoe.initiator.ratelimit import RateLimit
 from pyaoe.initiator.rtt import RttEstimator
-from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT
+from pyaoe.initiator.tags import CONFIG_TAG
+from pyaoe.initiator.work import Backlog
+from pyaoe.protocol import (
+    AOE_ERROR_TEXT,
+    BROADCAST_MAC,
+    BROADCAST_SHELF,
+    BROADCAST_SLOT,
+    Command,
+    ConfigArg,
+    Frame,
+    Header,
+    HeaderFlag,
+    encode_frame,
+)
+from pyaoe.protocol.config import decode_config
 
-__all__ = ["DeviceTable", "ConfigReply", "refusal", "MAX_DEVICES", "SHELF_ALL_ONES", "STATIC_SLOTS"]
+__all__ = [
+    "Discovery",
+    "DeviceTable",
+    "ConfigReply",
+    "refusal",
+    "build_config_query",
+    "MAX_DEVICES",
+    "SHELF_ALL_ONES",
+    "STATIC_SLOTS",
+]
 
 #: Whole-disk minors the driver can hand out: 2**20 minors, 16 per device.
 MAX_DEVICES = 1 << 16
@@ -151,7 +183,7 @@ def apply_config_reply(
         target.set_bufcnt(reply.buffer_count, config.maxout)
     target.sector_count = reply.sector_count
     target.firmware_version = reply.firmware_version
-    if target.add_interface(reply.ifname) and "target" not in changed:
+    if target.paths.add(reply.ifname) and "target" not in changed:
         changed.append("interface")
     old_payload = device.payload
     payload = device.compute_payload(mtus)
@@ -168,3 +200,69 @@ def apply_config_reply(
         return device, False
     device.firmware_version = reply.firmware_version
     return device, True
+
+
+def build_config_query(src: bytes, shelf: int, slot: int, dst: bytes = BROADCAST_MAC) -> bytes:
+    """A Query Config read (CCmd 0, empty string), broadcast unless ``dst`` is given; padded."""
+    header = Header(dst=dst, src=src, shelf=shelf, slot=slot, command=Command.QUERY_CONFIG, tag=CONFIG_TAG)
+    return encode_frame(Frame(header, ConfigArg()))
+
+
+@dataclass(slots=True, eq=False)
+class Discovery:
+    """Takes Query Config answers into the table and asks for IDENTIFY when a device needs one."""
+
+    config: InitiatorConfig
+    #: The allowed interfaces' MTUs (a live view: the engine updates it).
+    mtus: Mapping[str, int]
+    table: DeviceTable
+    backlog: Backlog
+    events: deque[InitiatorEvent]
+    counters: Counters
+    ratelimit: RateLimit
+
+    def config_answer(
+        self,
+        frame: bytes | bytearray | memoryview,
+        src: bytes,
+        shelf: int,
+        slot: int,
+        verflags: int,
+        error: int,
+        ifname: str,
+        now: float,
+    ) -> None:
+        """A Query Config answer (any version: vblade announces itself with version 0)."""
+        if verflags & HeaderFlag.ERROR:
+            self.counters.aoe_errors += 1
+            # Rate-limited, as the driver's message is: anyone may send these.
+            if self.ratelimit.allow(now) is not None:
+                self.events.append(
+                    Diagnostic(
+                        DiagnosticKind.AOE_ERROR,
+                        f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
+                        f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
+                    )
+                )
+            return
+        arg = decode_config(frame)
+        reply = ConfigReply(
+            src, ifname, shelf, slot, arg.buffer_count, arg.firmware_version, arg.sector_count
+        )
+        events: list[InitiatorEvent] = []
+        device, identify = apply_config_reply(self.table, reply, self.config, self.mtus, events)
+        self.events.extend(events)
+        if device is None:
+            self.counters.refused_configs += 1
+            return
+        self.backlog.add(device)
+        if identify:
+            self.want_identify(device)
+        self.backlog.dirty[device] = None
+
+    def want_identify(self, device: Device) -> None:
+        """Send the device an IDENTIFY as soon as a window has room (unless one is out)."""
+        work = self.backlog.works[device]
+        if work.identify is None:
+            work.identify_wanted = True
+        self.backlog.dirty[device] = None

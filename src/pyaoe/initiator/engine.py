@@ -11,7 +11,7 @@ How a driver loop uses it (one thread; ``now`` is time.monotonic() taken by the 
         for ifname, frame in received:
             engine.receive_frame(frame, ifname, now)
         # 2. caller requests, at any point between the other calls
-        rid = engine.submit_read("e1.0", offset, length, now)
+        rid = engine.submit_read("e1.0", offset, length)
         # 3. send what the engine wants sent (requests, resends, queries), in order
         for ifname, frame in engine.frames_to_send(now):
             sockets[ifname].send(frame)
@@ -36,7 +36,7 @@ writes frame i into buffers[i] and returns the lengths; call again while the lis
 back full. It replaces frames_to_send() in step 3 (the two share one queue, in order).
 
 A read can land straight in the caller's buffer: ``engine.submit_read_into(device, offset,
-buffer, now)`` (no engine buffer, no copy out; RequestDone.data is a read-only view of it).
+buffer)`` (no engine buffer, no copy out; RequestDone.data is a read-only view of it).
 
 Call frames_to_send() after every receive_frame(), submit_*(), handle_timer(), discover(),
 revalidate() and close_device(), and re-read get_timer() after each frames_to_send(). The
@@ -52,27 +52,36 @@ from typing import cast
 
 from pyaoe.errors import DeviceUnavailable, LocalProtocolError
 from pyaoe.initiator.address import DeviceAddress, as_address
-from pyaoe.initiator.datapath import Counters, DataPath
+from pyaoe.initiator.completion import Completion
+from pyaoe.initiator.datapath import DataPath
 from pyaoe.initiator.device import Device, DeviceInfo, DeviceState, Target
-from pyaoe.initiator.discovery import DeviceTable
-from pyaoe.initiator.events import DeviceChanged, DeviceRemoved, InitiatorEvent, RequestError
+from pyaoe.initiator.discovery import DeviceTable, Discovery, build_config_query
+from pyaoe.initiator.events import Counters, DeviceChanged, DeviceRemoved, InitiatorEvent, RequestError
+from pyaoe.initiator.exchange import Exchange
+from pyaoe.initiator.inflight import InFlight
 from pyaoe.initiator.options import InitiatorConfig, parse_iflist
 from pyaoe.initiator.outbox import SendBuffer
-from pyaoe.initiator.receive import FrameInput
-from pyaoe.initiator.recovery import fail_device, frame_timeout, probe_due, stall_due
-from pyaoe.initiator.requests import Frame, Request, RequestKind
+from pyaoe.initiator.ratelimit import RateLimit
+from pyaoe.initiator.receive import Receiver
+from pyaoe.initiator.requests import Request, RequestKind
+from pyaoe.initiator.retransmit import Retransmit
+from pyaoe.initiator.tags import TagAllocator
 from pyaoe.initiator.timers import Timer, TimerKind
-from pyaoe.initiator.wire import build_config_query
+from pyaoe.initiator.work import Backlog, DeviceWork
 from pyaoe.protocol import BROADCAST_SHELF, BROADCAST_SLOT, ETH_HLEN, SECTOR_SIZE
 
 __all__ = ["InitiatorEngine", "Interfaces"]
 
+_READ = RequestKind.READ
+_WRITE = RequestKind.WRITE
+_FLUSH = RequestKind.FLUSH
+_UP = DeviceState.UP
 #: Local interfaces: name -> (MAC, MTU).
 Interfaces = Mapping[str, tuple[bytes, int]]
 DeviceRef = DeviceAddress | tuple[int, int] | str
 
 
-class InitiatorEngine(FrameInput):
+class InitiatorEngine:
     """Device table, discovery, tags, windows, retransmission and failover for an AoE initiator.
 
     The engine is driven by three kinds of input: frames received (receive_frame), caller
@@ -84,26 +93,43 @@ class InitiatorEngine(FrameInput):
     """
 
     def __init__(self, config: InitiatorConfig | None = None, interfaces: Interfaces | None = None) -> None:
-        self.config = config if config is not None else InitiatorConfig()
-        self._events: deque[InitiatorEvent] = deque()
-        self.counters = Counters()
+        config = self.config = config if config is not None else InitiatorConfig()
+        events = self._events = deque[InitiatorEvent]()
+        counters = self.counters = Counters()
         self._interfaces: dict[str, tuple[bytes, int]] = {}
-        self._iflist = self.config.iflist
-        # The allowed interfaces, shared (by reference) with the data path.
+        self._iflist = config.iflist
+        # The allowed interfaces (the parts below keep these very dicts: never replaced).
         self._macs: dict[str, bytes] = {}
         self._mtus: dict[str, int] = {}
-        self._dp = DataPath(self.config, self._macs, self._mtus, self._events, self.counters)
-        # The data path's tag table and dirty set (never replaced), for receive_frame's fast path.
-        self._tags = self._dp.tags
-        self._dirty = self._dp.dirty
-        self._table = DeviceTable(self.config.dyndevs)
+        # The parts, each owning its own state, wired together here.
+        ratelimit = RateLimit()
+        backlog = self._backlog = Backlog()
+        tags = TagAllocator(config.tag_start)
+        inflight = self._inflight = InFlight(tags, config.deadsecs, self._macs, counters)
+        self._timers = inflight.timers
+        completion = self._completion = Completion(events, inflight.timers, backlog, config.max_rto)
+        retransmit = self._retransmit = Retransmit(config, inflight, completion, backlog, events, self._mtus)
+        self._datapath = DataPath(inflight, backlog, retransmit, self._macs, events, counters)
+        self._table = DeviceTable(config.dyndevs)
+        self._discovery = Discovery(config, self._mtus, self._table, backlog, events, counters, ratelimit)
+        self._receiver = Receiver(
+            self._macs,
+            inflight,
+            backlog,
+            completion,
+            retransmit,
+            events,
+            counters,
+            ratelimit,
+            self._discovery.config_answer,
+        )
         self._discover_timer = Timer(TimerKind.DISCOVER)
         #: When the start-up discovery went out (None: not yet), and its repeats still due.
         self._first_discovery: float | None = None
-        self._repeats = list(self.config.discover_again)
-        if self.config.discover_at_start:
+        self._repeats = list(config.discover_again)
+        if config.discover_at_start:
             # Time 0 is in the past for any monotonic clock: the first handle_timer() discovers.
-            self._dp.timers.schedule(self._discover_timer, 0.0)
+            self._timers.schedule(self._discover_timer, 0.0)
         self.update_interfaces(interfaces or {})
 
     # -- interfaces ------------------------------------------------------------------------
@@ -151,32 +177,32 @@ class InitiatorEngine(FrameInput):
             for target in device.targets:
                 for name in list(target.ifaces):
                     if name not in allowed:
-                        target.remove_interface(name)
+                        target.paths.remove(name)
             old = device.payload
-            if device.compute_payload(self._mtus) != old and device.state is DeviceState.UP:
+            if device.compute_payload(self._mtus) != old and device.state is _UP:
                 self._events.append(DeviceChanged(device.address, device.sectors, device.payload, "payload"))
-            self._dp.dirty[device] = None
+            self._backlog.dirty[device] = None
 
     # -- discovery and the control files ---------------------------------------------------
-    def discover(self, now: float, shelf: int = BROADCAST_SHELF, slot: int = BROADCAST_SLOT) -> None:
+    def discover(self, shelf: int = BROADCAST_SHELF, slot: int = BROADCAST_SLOT) -> None:
         """Queue a Query Config to shelf.slot (default: everyone) on every allowed interface."""
         if not (0 <= shelf <= BROADCAST_SHELF and 0 <= slot <= BROADCAST_SLOT):
             raise ValueError(f"address {shelf}.{slot} is out of range")
         for ifname, mac in self._macs.items():
-            self._dp.outbox.emit(ifname, build_config_query(mac, shelf, slot))
-            self._dp.counters.frames_sent += 1
+            self._inflight.outbox.emit(ifname, build_config_query(mac, shelf, slot))
+            self.counters.frames_sent += 1
 
-    def revalidate(self, device: DeviceRef, now: float) -> None:
+    def revalidate(self, device: DeviceRef) -> None:
         """Start over with a device, even an open one (the driver's revalidate file): forget
         round-trip times and windows, query its config and IDENTIFY it; a down device comes up."""
         dev = self._device(device)
         for target in dev.targets:
             target.rtt.reset()
             target.window.reset()
-        self.discover(now, dev.address.shelf, dev.address.slot)
-        self._want_identify(dev)
+        self.discover(dev.address.shelf, dev.address.slot)
+        self._discovery.want_identify(dev)
 
-    def flush(self, what: str = "", now: float = 0.0) -> list[DeviceAddress]:
+    def flush(self, what: str = "") -> list[DeviceAddress]:
         """Drop devices from the table, as a write to the driver's flush file; returns them.
 
         ``""`` (or blank): devices that are down and not open. ``"all"``: every device not
@@ -192,9 +218,9 @@ class InitiatorEngine(FrameInput):
         else:
             chosen = [self._device(text)]
         for dev in chosen:
-            fail_device(self._dp, dev, now, RequestError.DEVICE_REMOVED, "flushed")
+            self._retransmit.fail_device(dev, RequestError.DEVICE_REMOVED, "flushed")
             self._table.remove(dev.address)
-            self._dp.timers.cancel(dev.stall_timer)
+            self._backlog.drop(dev)
             self._events.append(DeviceRemoved(dev.address))
         return [d.address for d in chosen]
 
@@ -216,23 +242,21 @@ class InitiatorEngine(FrameInput):
             raise LocalProtocolError(f"{dev.name} is not open")
         dev.open_count -= 1
         if dev.open_count == 0:
-            self.discover(0.0, dev.address.shelf, dev.address.slot)
+            self.discover(dev.address.shelf, dev.address.slot)
 
     # -- requests --------------------------------------------------------------------------
-    def submit_read(self, device: DeviceRef, offset: int, length: int, now: float) -> int:
+    def submit_read(self, device: DeviceRef, offset: int, length: int) -> int:
         """Read ``length`` bytes at byte ``offset`` (any alignment); returns the request id.
 
         Completion is a RequestDone carrying the bytes, or a RequestFailed.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         self._check_range(dev, offset, length)
-        request = self._dp.new_request(RequestKind.READ, dev, offset, length)
-        self._start(request)
+        request = self._completion.new(_READ, dev, offset, length)
+        self._completion.start(request)
         return request.id
 
-    def submit_read_into(
-        self, device: DeviceRef, offset: int, buffer: bytearray | memoryview, now: float
-    ) -> int:
+    def submit_read_into(self, device: DeviceRef, offset: int, buffer: bytearray | memoryview) -> int:
         """Read len(``buffer``) bytes at byte ``offset`` into ``buffer``; returns the request id.
 
         As submit_read(), but the bytes land in the caller's writable buffer (straight from
@@ -240,59 +264,51 @@ class InitiatorEngine(FrameInput):
         no copy out. Leave ``buffer`` alone until the request finishes; RequestDone.data is
         then a read-only view of it, and after a RequestFailed its content is unspecified.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         view = memoryview(buffer).cast("B")
         if view.readonly:
             raise TypeError("submit_read_into needs a writable buffer")
         length = len(view)
         self._check_range(dev, offset, length)
         aligned = not offset % SECTOR_SIZE and not length % SECTOR_SIZE
-        request = self._dp.new_request(RequestKind.READ, dev, offset, length, view if aligned else None)
+        request = self._completion.new(_READ, dev, offset, length, view if aligned else None)
         request.into = view
-        self._start(request)
+        self._completion.start(request)
         return request.id
 
-    def submit_write(
-        self, device: DeviceRef, offset: int, data: bytes | bytearray | memoryview, now: float
-    ) -> int:
+    def submit_write(self, device: DeviceRef, offset: int, data: bytes | bytearray | memoryview) -> int:
         """Write ``data`` at byte ``offset``; returns the request id. ``data`` is copied.
 
         Any size and alignment: partial sectors at either end are read first and merged
         (read-modify-write, ordered after earlier overlapping requests). RequestDone comes
         only when every frame of the write has been acknowledged.
         """
-        dev = self._up_device(device)
+        dev = self._device(device, up=True)
         view = memoryview(data).cast("B")
         self._check_range(dev, offset, len(view))
         if offset % SECTOR_SIZE or len(view) % SECTOR_SIZE:
-            request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view))
+            request = self._completion.new(_WRITE, dev, offset, len(view))
             if len(view):
                 request.set_write_data(view)
         else:
             # Whole sectors: copied once, no zeroed buffer first and no edges to read.
-            request = self._dp.new_request(RequestKind.WRITE, dev, offset, len(view), bytearray(view))
-        self._start(request)
+            request = self._completion.new(_WRITE, dev, offset, len(view), bytearray(view))
+        self._completion.start(request)
         return request.id
 
-    def submit_flush(self, device: DeviceRef, now: float) -> int:
+    def submit_flush(self, device: DeviceRef) -> int:
         """Ask every target to write its cache to stable storage; returns the request id.
 
         FLUSH CACHE EXT when IDENTIFY lists it, else FLUSH CACHE; done at once when the device
         lists neither (it has no cache to flush). It covers every write submitted before it.
         """
-        dev = self._up_device(device)
-        request = self._dp.new_request(RequestKind.FLUSH, dev, 0, 0)
+        dev = self._device(device, up=True)
+        request = self._completion.new(_FLUSH, dev, 0, 0)
         identify = dev.identify
         if identify is not None and (identify.flush_cache or identify.flush_cache_ext):
             request.flush_targets = [t for t in dev.targets if t.ifaces] or list(dev.targets)
-        self._start(request)
+        self._completion.start(request)
         return request.id
-
-    def _start(self, request: Request) -> None:
-        if request.has_frames_to_send:
-            self._dp.submit(request)
-        else:
-            self._dp.finish_now(request)
 
     @staticmethod
     def _check_range(dev: Device, offset: int, length: int) -> None:
@@ -302,14 +318,31 @@ class InitiatorEngine(FrameInput):
             )
 
     # -- the wire ----------------------------------------------------------------------------
-    # receive_frame() is FrameInput's (receive.py).
+    def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
+        """Take one received frame (Ethernet header included). Never raises for its content."""
+        self._receiver.receive((frame,), (len(frame),), ifname, now)
+
+    def receive_frames(
+        self,
+        frames: Sequence[bytes | bytearray | memoryview],
+        ifname: str,
+        now: float,
+        lengths: Iterable[int] | None = None,
+    ) -> None:
+        """Take frames received on ``ifname``, in order, each as receive_frame() takes one.
+
+        With ``lengths``, frame i is the first lengths[i] bytes of frames[i], for as many
+        frames as there are lengths (recvmmsg's buffers and lengths, say: nothing is sliced or
+        copied). The engine keeps no reference to any of them. Never raises for their content.
+        """
+        # Without lengths, each frame is all of its buffer.
+        self._receiver.receive(frames, [len(f) for f in frames] if lengths is None else lengths, ifname, now)
 
     def frames_to_send(self, now: float) -> list[tuple[str, bytes]]:
         """The frames to send now, in order, as (interface name, padded frame bytes)."""
-        dp = self._dp
-        if dp.dirty:
-            dp.pump_dirty(now)
-        return dp.outbox.take()
+        if self._backlog.dirty:
+            self._datapath.pump_dirty(now)
+        return self._inflight.outbox.take()
 
     def frames_to_send_into(self, now: float, ifname: str, buffers: Sequence[SendBuffer]) -> list[int]:
         """frames_to_send() for one interface, written into the caller's send buffers.
@@ -324,40 +357,39 @@ class InitiatorEngine(FrameInput):
         mtu = self._mtus.get(ifname)
         if buffers and mtu is not None and len(buffers[0]) < mtu + ETH_HLEN:
             raise ValueError(f"{ifname}: send buffers of {len(buffers[0])} bytes hold no {mtu}-byte frame")
-        dp = self._dp
-        outbox = dp.outbox
+        outbox = self._inflight.outbox
         outbox.open(ifname, buffers, self._macs)
         try:
-            if dp.dirty:
-                dp.pump_dirty(now)
+            if self._backlog.dirty:
+                self._datapath.pump_dirty(now)
         finally:
             lengths = outbox.close()
         return lengths
 
     def get_timer(self) -> float | None:
         """When handle_timer() is next due (absolute, the driver's clock), or None."""
-        return self._dp.timers.next_deadline()
+        return self._timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
         """Act on every deadline that has passed: resends, failover, deadsecs, probes, discovery."""
-        dp = self._dp
-        for item in dp.timers.pop_due(now):
-            if isinstance(item, Frame):
-                frame_timeout(dp, item, now)
+        timers = self._timers
+        for item in timers.pop_due(now):
+            if isinstance(item, Exchange):
+                self._retransmit.timed_out(item, now)
             elif item.kind is TimerKind.DISCOVER:
-                self.discover(now)
+                self.discover()
                 if self._first_discovery is None:
                     self._first_discovery = now
                 if self._repeats:
-                    dp.timers.schedule(item, self._first_discovery + self._repeats.pop(0))
+                    timers.schedule(item, self._first_discovery + self._repeats.pop(0))
                 elif self.config.discover_interval:
-                    dp.timers.schedule(item, now + self.config.discover_interval)
+                    timers.schedule(item, now + self.config.discover_interval)
             elif item.kind is TimerKind.PROBE:
-                probe_due(dp, cast(Target, item.subject), now)
+                self._retransmit.probe_due(cast(Target, item.subject), now)
             elif item.kind is TimerKind.FENCE:
-                dp.retire_request(cast(Request, item.subject), now)
+                self._completion.retire(cast(Request, item.subject), now)
             elif item.kind is TimerKind.STALL:
-                stall_due(dp, cast(Device, item.subject), now)
+                self._retransmit.stall_due(cast(DeviceWork, item.subject), now)
 
     def next_event(self) -> InitiatorEvent | None:
         """The next event, or None when there are none."""
@@ -371,15 +403,12 @@ class InitiatorEngine(FrameInput):
     def device_info(self, device: DeviceRef) -> DeviceInfo:
         return self._device(device).info()
 
-    def _device(self, device: DeviceRef) -> Device:
+    def _device(self, device: DeviceRef, up: bool = False) -> Device:
+        """The device in the table; with ``up``, only if it is up (a request is made for it)."""
         address = as_address(device)
         dev = self._table.get(address)
         if dev is None:
             raise DeviceUnavailable(f"{address.name}: no such AoE device")
-        return dev
-
-    def _up_device(self, device: DeviceRef) -> Device:
-        dev = self._device(device)
-        if not dev.is_up:
+        if up and dev.state is not _UP:
             raise DeviceUnavailable(f"{dev.name} is {dev.state_string}")
         return dev

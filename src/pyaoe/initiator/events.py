@@ -1,7 +1,7 @@
 """pyaoe.initiator.events: what the initiator engine tells its driver, one small class per event.
 
-Devices appearing, going up, down, changing or being removed; requests done or failed; and the
-diagnostic lines of the driver's err stream.
+Devices appearing, going up, down, changing or being removed; requests done or failed; the
+diagnostic lines of the driver's err stream; and the counters of what was sent and seen.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "Diagnostic",
     "DiagnosticKind",
     "InitiatorEvent",
+    "Counters",
 ]
 
 
@@ -156,3 +157,20 @@ InitiatorEvent = (
     | RequestFailed
     | Diagnostic
 )
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the initiator has sent and seen, for diagnostics and tests."""
+
+    frames_sent: int = 0
+    frames_received: int = 0
+    retransmits: int = 0
+    #: Answers whose tag, source MAC or shelf.slot matched nothing outstanding.
+    unexpected_responses: int = 0
+    aoe_errors: int = 0
+    ata_errors: int = 0
+    #: Frames from interfaces outside the iflist, not for us, too short, or not responses.
+    ignored: int = 0
+    #: Config replies refused (broadcast or all-ones shelf, static-minor limits).
+    refused_configs: int = 0

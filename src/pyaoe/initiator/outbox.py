@@ -20,8 +20,9 @@ class Outbox:
     While open() for one interface, that interface's frames go into the given buffers as they
     are made, in order, until the buffers run out; the later ones wait here (the order holds:
     they go first into the next call's buffers). A frame too long for the buffers waits here
-    too, and open() drops it. The data path's fast path writes into ``buffers`` itself,
-    through room() and ``lengths``.
+    too, and open() drops it. InFlight.send writes ATA requests into ``buffers`` itself (the
+    same rule: the open interface's, while a buffer is left and the frame fits) and appends
+    their lengths to ``lengths``; emit() is for every other frame.
     """
 
     __slots__ = ("buffers", "frames", "ifname", "lengths")
@@ -44,12 +45,6 @@ class Outbox:
                 lengths.append(n)
                 return
         self.frames.append((ifname, wire))
-
-    def room(self, ifname: str) -> int:
-        """How many more frames for ``ifname`` may be written into the open buffers now."""
-        if ifname != self.ifname:
-            return 0
-        return len(self.buffers) - len(self.lengths)
 
     def take(self) -> list[tuple[str, bytes]]:
         """Every frame waiting, in order; the outbox is empty after."""

@@ -1,7 +1,7 @@
-"""pyaoe.initiator.receive: what a received frame does to the engine (InitiatorEngine.receive_frame).
+"""pyaoe.initiator.receive: the one place frames from the wire are taken (InitiatorEngine.receive_frames).
 
-A fast path for clean answers to read and write frames, then the general dispatch: ATA
-answers to responses.py, Query Config answers to discovery.py; anything else is counted.
+An ATA answer finds its exchange by tag and completes it: the retransmit policy learns from it,
+its data lands in the request, errors fail the request. Query Config answers go to discovery.
 """
 
 from __future__ import annotations
@@ -9,19 +9,20 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from collections.abc import Iterable, Sequence
-from struct import Struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pyaoe.errors import FrameError
-from pyaoe.initiator.datapath import Counters, DataPath
-from pyaoe.initiator.device import Device, Target
-from pyaoe.initiator.discovery import ConfigReply, DeviceTable, apply_config_reply
-from pyaoe.initiator.events import Diagnostic, DiagnosticKind, InitiatorEvent
-from pyaoe.initiator.options import InitiatorConfig
-from pyaoe.initiator.requests import Frame, FrameKind, FrameState
-from pyaoe.initiator.responses import handle_ata_response
-from pyaoe.initiator.timers import NEVER
-from pyaoe.initiator.wire import RESPONSE_HEADER
+from pyaoe.initiator.completion import Completion
+from pyaoe.initiator.datapath import format_stamp
+from pyaoe.initiator.device import Target
+from pyaoe.initiator.events import Counters, Diagnostic, DiagnosticKind, InitiatorEvent, RequestError
+from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState
+from pyaoe.initiator.inflight import InFlight
+from pyaoe.initiator.ratelimit import RateLimit
+from pyaoe.initiator.requests import Request
+from pyaoe.initiator.retransmit import Retransmit
+from pyaoe.initiator.work import Backlog
 from pyaoe.protocol import (
     AOE_ERROR_TEXT,
     AOE_HLEN,
@@ -32,193 +33,185 @@ from pyaoe.protocol import (
     TAG_USER_BIT,
     Command,
     HeaderFlag,
+    parse_identify,
 )
-from pyaoe.protocol.config import decode_config
+from pyaoe.protocol.layout import ATA_RESPONSE_KEY, CMD_STATUS_OFFSET, ERR_FEATURE_OFFSET, HEADER
 
-__all__ = ["FrameInput"]
+__all__ = ["Receiver", "ConfigHandler"]
 
 # The engine's logger: its messages kept their name when this part moved here.
 log = logging.getLogger("pyaoe.initiator.engine")
+
+#: Takes a Query Config answer: frame, source MAC, shelf, slot, ver|flags, error, ifname, now.
+ConfigHandler = Callable[[bytes | bytearray | memoryview, bytes, int, int, int, int, str, float], None]
 
 _RESPONSE = int(HeaderFlag.RESPONSE)
 _ERROR = int(HeaderFlag.ERROR)
 _ATA = int(Command.ATA)
 _QUERY_CONFIG = int(Command.QUERY_CONFIG)
 _FAILURE_MASK = int(ATA_FAILURE_MASK)
-#: What the fast path reads of a response: destination MAC, bytes 6-19 (compared with
-#: Target.response_head), tag and ATA status.
-_CLEAN_RESPONSE = Struct("!6s14sI3xB")
-_READ_FRAME = FrameKind.READ
-_WRITE_FRAME = FrameKind.WRITE
-#: Messages about peers' frames: at most _RATELIMIT_BURST every _RATELIMIT_INTERVAL seconds
-#: (the kernel's net_ratelimit() defaults).
-_RATELIMIT_INTERVAL = 5.0
-_RATELIMIT_BURST = 10
-_IN_FLIGHT = FrameState.IN_FLIGHT
-_RETIRED = FrameState.RETIRED
+#: A matched ATA answer: exchange, answering target, source MAC, when the answered send went
+#: out, AoE flags, AoE error, ATA status.
+_Answer = tuple[Exchange, Target | None, bytes, float, int, int, int]
+_IN_FLIGHT = ExchangeState.IN_FLIGHT
+_READ = ExchangeKind.READ
+_RMW_READ = ExchangeKind.RMW_READ
+_IDENTIFY = ExchangeKind.IDENTIFY
+_PROBE = ExchangeKind.PROBE
 
 
-class FrameInput:
-    """InitiatorEngine's frame input, kept apart from its API (the engine inherits it)."""
+@dataclass(slots=True, eq=False)
+class Receiver:
+    """Frames in: answers matched to their exchanges, config answers handed to ``on_config``."""
 
-    # The engine's state this part uses (set in InitiatorEngine.__init__).
-    config: InitiatorConfig
+    #: The allowed interfaces' MACs (a live view: the engine updates it).
+    macs: Mapping[str, bytes]
+    inflight: InFlight
+    backlog: Backlog
+    completion: Completion
+    retransmit: Retransmit
+    events: deque[InitiatorEvent]
     counters: Counters
-    _events: deque[InitiatorEvent]
-    _macs: dict[str, bytes]
-    _mtus: dict[str, int]
-    _dp: DataPath
-    _table: DeviceTable
-    #: The data path's tag table and dirty set (the same objects, never replaced).
-    _tags: dict[int, tuple[Frame, Target, float]]
-    _dirty: dict[Device, None]
-    # _rate_limited()'s state: set on the instance at the first message.
-    _ratelimit_start = -_RATELIMIT_INTERVAL
-    _ratelimit_count = 0
-    _ratelimit_suppressed = 0
+    ratelimit: RateLimit
+    on_config: ConfigHandler
 
-    def receive_frame(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
-        """Take one received frame (Ethernet header included). Never raises for its content."""
-        self.receive_frames((frame,), ifname, now)
-
-    def receive_frames(
+    def receive(
         self,
         frames: Sequence[bytes | bytearray | memoryview],
+        lengths: Iterable[int],
         ifname: str,
         now: float,
-        lengths: Iterable[int] | None = None,
     ) -> None:
-        """Take frames received on ``ifname``, in order, each as receive_frame() takes one.
+        """Take the first lengths[i] bytes of frames[i] as a frame received on ``ifname``, for
+        each length given, in order (InitiatorEngine.receive_frames).
 
-        With ``lengths``, frame i is the first lengths[i] bytes of frames[i], for as many
-        frames as there are lengths (recvmmsg's buffers and lengths, say: nothing is sliced or
-        copied). The engine keeps no reference to any of them. Never raises for their content.
+        Every ATA answer to a live exchange ends in the one block below, where it is retired,
+        the retransmit policy learns from it and its data or error reaches its request.
         """
         counters = self.counters
-        mac = self._macs.get(ifname)
-        tags = self._tags
-        dirty = self._dirty
+        mac = self.macs.get(ifname)
+        by_tag = self.inflight.by_tag
+        unpack_key = ATA_RESPONSE_KEY.unpack_from
+        retire = self.inflight.retire
+        dirty = self.backlog.dirty
+        none_out = self.completion.none_out
+        # Module constants as locals: this loop runs for every frame.
+        aoe_error_flag, failure_mask, hlen, aoe_hlen = _ERROR, _FAILURE_MASK, ATA_HLEN, AOE_HLEN
+        read, rmw_read, identify, probe, in_flight = _READ, _RMW_READ, _IDENTIFY, _PROBE, _IN_FLIGHT
+        sector_size = SECTOR_SIZE
+        # The device last marked to be pumped: marking it again changes nothing.
+        marked = None
         count = 0
         try:
             # Without strict: frames may be a whole batch of buffers, longer than lengths.
-            sizes = [len(f) for f in frames] if lengths is None else lengths
-            for frame, length in zip(frames, sizes, strict=False):
+            for frame, length in zip(frames, lengths, strict=False):
                 count += 1
-                if mac is None or length < AOE_HLEN:
+                if mac is None or length < aoe_hlen:
                     counters.ignored += 1
                     continue
-                if length >= ATA_HLEN:
-                    # The fast path: a clean answer (version 1, no error, good ATA status, from
-                    # the target and device the tag went to) to a read or write frame sent once
-                    # and still in flight. It does what handle_ata_response() would (with
-                    # Window.on_ack and RttEstimator.update written out: test_fastpath checks
-                    # both paths give the same state); anything else goes there.
-                    dst, head, tag, status = _CLEAN_RESPONSE.unpack_from(frame)
-                    entry = tags.get(tag)
-                    if entry is not None and dst == mac and not status & _FAILURE_MASK:
-                        sent_frame, target, sent = entry
-                        request = sent_frame.request
-                        kind = sent_frame.kind
-                        need = sent_frame.nsect * SECTOR_SIZE if kind is _READ_FRAME else 0
-                        if (
-                            head == target.response_head
-                            and sent_frame.transmissions == 1
-                            and sent_frame.state is _IN_FLIGHT
-                            and request is not None
-                            and not request.failed
-                            and (kind is _WRITE_FRAME or (kind is _READ_FRAME and length - ATA_HLEN >= need))
-                        ):
-                            del tags[tag]
-                            sent_frame.tags.clear()
-                            sent_frame.state = _RETIRED
-                            sent_frame.deadline = NEVER
-                            # Window.on_ack(nout), inline.
-                            window = target.window
-                            nout = target.nout
-                            maxout = window.maxout
-                            if maxout < window.nframes:
-                                if maxout < window.ssthresh:
-                                    window.maxout = maxout + 1
-                                elif nout == maxout:
-                                    if window.next_cwnd == 0:
-                                        window.maxout = window.next_cwnd = maxout + 1
-                                    else:
-                                        window.next_cwnd -= 1
-                            target.nout = nout - 1
-                            # RttEstimator.update(now - sent), inline for the usual case (the
-                            # same arithmetic; min/max written as comparisons).
-                            rtt = target.rtt
-                            sample = now - sent
-                            srtt = rtt.srtt
-                            if srtt is None or sample < 0:
-                                rtt.update(sample)
-                            else:
-                                rtt.samples += 1
-                                rttvar = rtt.rttvar
-                                rttvar += (abs(srtt - sample) - rttvar) / 4
-                                srtt += (sample - srtt) / 8
-                                rtt.rttvar = rttvar
-                                rtt.srtt = srtt
-                                rto = srtt + 4 * rttvar
-                                if rto < rtt.min_rto:
-                                    rto = rtt.min_rto
-                                elif rto > rtt.max_rto:
-                                    rto = rtt.max_rto
-                                rtt.rto = rto
-                            lost = target.lost
-                            if ifname in lost:
-                                lost[ifname] = 0
-                            if target.taint:
-                                target.taint -= 1
-                            dirty[sent_frame.device] = None
-                            if need:
-                                offset = sent_frame.dest_offset
-                                request.buf[offset : offset + need] = frame[ATA_HLEN : ATA_HLEN + need]
-                            outstanding = request.outstanding - 1
-                            request.outstanding = outstanding
-                            if not outstanding and request.is_complete:
-                                self._dp.request_done(request, now)
-                            continue
-                self._receive_checked(frame if len(frame) == length else frame[:length], ifname, now, mac)
+                exchange: Exchange | None = None
+                if length >= hlen:
+                    # Most frames are clean answers (version 1, no AoE error, to us) from the
+                    # target their exchange's latest send went to: one unpack and one
+                    # comparison of the bytes from the source MAC to the command say so.
+                    dst, head, tag, status = unpack_key(frame)
+                    exchange = by_tag.get(tag)
+                    if exchange is not None and (
+                        dst != mac or tag != exchange.tag or head != exchange.target.response_head
+                    ):
+                        exchange = None
+                answering: Target | None
+                if exchange is not None:
+                    answering = exchange.target
+                    src = answering.mac
+                    sent_at = exchange.sent_at
+                    flags = error = 0
+                else:
+                    if len(frame) != length:
+                        frame = frame[:length]
+                    found = self._receive_other(frame, ifname, now, mac)
+                    if found is None:
+                        continue
+                    exchange, answering, src, sent_at, flags, error, status = found
+
+                # What an answer teaches: the window of the target the exchange is out at opens
+                # (Window), the answering target's round-trip time (RttEstimator), its interface's
+                # losses (Paths) and its taint (Target.scorn) come down.
+                current = exchange.target
+                if exchange.state is in_flight:
+                    nout = current.nout
+                    window = current.window
+                    if window.growing:
+                        window.on_ack(nout)
+                    current.nout = nout - 1
+                if answering is not None:
+                    answering.rtt.update(now - sent_at)
+                    paths = answering.paths
+                    if paths.losses:
+                        paths.answered(ifname)
+                    if answering.taint:
+                        answering.taint -= 1
+                last = retire(exchange)
+                device = exchange.device
+                if device is not marked:
+                    dirty[device] = None
+                    marked = device
+                request = exchange.request
+                kind = exchange.kind
+                if flags & aoe_error_flag:
+                    self._aoe_error(exchange, src, error, ifname)
+                elif status & failure_mask:
+                    self._ata_error(exchange, status, frame[ERR_FEATURE_OFFSET])
+                elif kind is read or kind is rmw_read:
+                    need = exchange.nsect * sector_size
+                    if length - hlen < need:
+                        self._runt(exchange, length, need)
+                    elif request is not None and not request.failed:
+                        dest = exchange.dest
+                        if dest is not None:
+                            offset = exchange.dest_offset
+                            dest[offset : offset + need] = frame[hlen : hlen + need]
+                        else:
+                            self._edge_read(request, exchange, frame[hlen : hlen + need])
+                elif kind is identify:
+                    self._identified(exchange, src, frame[ATA_HLEN : min(length, ATA_HLEN + SECTOR_SIZE)])
+                if kind is probe and answering is not None:
+                    # It answers (even with an error): probe again at once while still tainted,
+                    # as the driver's ktiocomplete does.
+                    self.retransmit.schedule_probe(device, answering, now, soon=True)
+                elif kind is identify:
+                    work = self.backlog.works.get(device)
+                    if work is not None and work.identify is exchange:
+                        work.identify = None
+                if last and request is not None:
+                    none_out(request, now)
         finally:
             counters.frames_received += count
 
-    def _receive_general(self, frame: bytes | bytearray | memoryview, ifname: str, now: float) -> None:
-        """receive_frame() without its fast path (tests compare the two)."""
-        counters = self.counters
-        counters.frames_received += 1
-        mac = self._macs.get(ifname)
-        if mac is None or len(frame) < AOE_HLEN:
-            counters.ignored += 1
-            return
-        self._receive_checked(frame, ifname, now, mac)
-
-    def _receive_checked(
+    def _receive_other(
         self, frame: bytes | bytearray | memoryview, ifname: str, now: float, mac: bytes
-    ) -> None:
+    ) -> _Answer | None:
+        """Any frame but a clean answer, checked field by field: an ATA answer to a live exchange
+        comes back for receive() to take; anything else is dealt with here."""
         counters = self.counters
-        dst, src, ethertype, verflags, error, shelf, slot, command, tag = RESPONSE_HEADER.unpack_from(
-            frame, 0
-        )
+        dst, src, ethertype, verflags, error, shelf, slot, command, tag = HEADER.unpack_from(frame, 0)
         if ethertype != ETH_P_AOE or not verflags & _RESPONSE or (dst != mac and not dst[0] & 1):
             counters.ignored += 1
-            return
+            return None
         try:
             if command == _ATA:
                 if len(frame) < ATA_HLEN or tag & TAG_USER_BIT:
                     # Tags with bit 31 belong to userland tools (aoeping, aoecfg); the driver drops them.
                     counters.ignored += 1
-                    return
-                handle_ata_response(
-                    self._dp, frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, ifname, now
-                )
-            elif command == _QUERY_CONFIG:
-                self._config_response(frame, src, shelf, slot, verflags, error, ifname, now)
+                    return None
+                return self._match(frame, src, dst, shelf, slot, tag, verflags & 0x0F, error, now)
+            if command == _QUERY_CONFIG:
+                self.on_config(frame, src, shelf, slot, verflags, error, ifname, now)
             else:
                 counters.ignored += 1
         except (FrameError, ValueError, IndexError, struct.error) as exc:
             counters.ignored += 1
-            suppressed = self._rate_limited(now)
+            suppressed = self.ratelimit.allow(now)
             if suppressed is not None:
                 log.warning(
                     "dropped a frame from %s on %s: %s (%s)%s",
@@ -228,60 +221,122 @@ class FrameInput:
                     bytes(frame[:36]).hex(),
                     f"; {suppressed} similar messages suppressed" if suppressed else "",
                 )
+        return None
 
-    def _rate_limited(self, now: float) -> int | None:
-        """Whether a message about a peer's frame may be written now, as the driver's
-        net_ratelimit() decides (a burst of 10 every 5 s): None when not, else how many were
-        held back since the last one. A peer sending junk must not flood the logs."""
-        if now - self._ratelimit_start >= _RATELIMIT_INTERVAL or now < self._ratelimit_start:
-            self._ratelimit_start = now
-            self._ratelimit_count = 0
-        if self._ratelimit_count >= _RATELIMIT_BURST:
-            self._ratelimit_suppressed += 1
-            return None
-        self._ratelimit_count += 1
-        suppressed, self._ratelimit_suppressed = self._ratelimit_suppressed, 0
-        return suppressed
-
-    def _config_response(
+    def _match(
         self,
         frame: bytes | bytearray | memoryview,
         src: bytes,
+        dst: bytes,
         shelf: int,
         slot: int,
-        verflags: int,
+        tag: int,
+        flags: int,
         error: int,
-        ifname: str,
         now: float,
-    ) -> None:
-        if verflags & _ERROR:
-            self.counters.aoe_errors += 1
-            # Rate-limited, as the driver's message is: anyone may send these.
-            if self._rate_limited(now) is not None:
-                self._events.append(
-                    Diagnostic(
-                        DiagnosticKind.AOE_ERROR,
-                        f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={error} "
-                        f"'{AOE_ERROR_TEXT.get(error, 'unknown error')}'",
-                    )
-                )
-            return
-        # Any version is accepted here: vblade announces itself with version 0.
-        arg = decode_config(frame)
-        reply = ConfigReply(
-            src, ifname, shelf, slot, arg.buffer_count, arg.firmware_version, arg.sector_count
-        )
-        events: list[InitiatorEvent] = []
-        device, identify = apply_config_reply(self._table, reply, self.config, self._mtus, events)
-        self._events.extend(events)
-        if device is None:
-            self.counters.refused_configs += 1
-            return
-        if identify:
-            self._want_identify(device)
-        self._dp.dirty[device] = None
+    ) -> _Answer | None:
+        """The exchange an ATA answer is for: its tag, from the target that send went to, about
+        its device; None (and the driver's "unexpected rsp" line) when there is none."""
+        exchange = self.inflight.by_tag.get(tag)
+        sent = exchange.sent_with(tag) if exchange is not None else None
+        if exchange is None or sent is None:
+            self._unexpected(shelf, slot, tag, src, dst, now)
+            return None
+        sent_to, sent_at = sent
+        address = exchange.device.address
+        if sent_to.mac != src or address.shelf != shelf or address.slot != slot:
+            self._unexpected(shelf, slot, tag, src, dst, now)
+            return None
+        current = exchange.target
+        answering = current if current.mac == src else exchange.device.target(src)
+        return exchange, answering, src, sent_at, flags, error, frame[CMD_STATUS_OFFSET]
 
-    def _want_identify(self, device: Device) -> None:
-        if device.identify_frame is None:
-            device.identify_wanted = True
-        self._dp.dirty[device] = None
+    def _edge_read(
+        self, request: Request, exchange: Exchange, sector: bytes | bytearray | memoryview
+    ) -> None:
+        """An edge sector of an unaligned write: merged; the write goes once both are in."""
+        request.merge_edge(exchange.dest_offset, sector)
+        if request.edges_pending == 0 and request.has_frames_to_send:
+            self.backlog.works[exchange.device].queue.append(request)
+
+    def _unexpected(self, shelf: int, slot: int, tag: int, src: bytes, dst: bytes, now: float) -> None:
+        self.counters.unexpected_responses += 1
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.UNEXPECTED_RESPONSE,
+                f"{'unexpected rsp':>15} e{shelf}.{slot}    tag={tag:08x}@{format_stamp(now)} "
+                f"s={src.hex()} d={dst.hex()}",
+            )
+        )
+
+    def _aoe_error(self, exchange: Exchange, src: bytes, code: int, ifname: str) -> None:
+        device = exchange.device
+        self.counters.aoe_errors += 1
+        text = AOE_ERROR_TEXT.get(code, "unknown error")
+        shelf, slot = device.address
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.AOE_ERROR,
+                f"aoe: error packet from {shelf}.{slot}@{ifname}; ecode={code} '{text}'",
+                device.address,
+            )
+        )
+        if exchange.request is not None:
+            self.completion.fail(
+                exchange.request,
+                RequestError.AOE_ERROR,
+                f"{device.name}: target {src.hex()} answered {exchange.describe()} "
+                f"with AoE error {code} ({text})",
+                aoe_error=code,
+            )
+
+    def _ata_error(self, exchange: Exchange, status: int, error: int) -> None:
+        device = exchange.device
+        self.counters.ata_errors += 1
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.ATA_ERROR,
+                f"aoe: ata error cmd={exchange.command:02X}h stat={status:02X}h from {device.name}",
+                device.address,
+            )
+        )
+        if exchange.request is not None:
+            self.completion.fail(
+                exchange.request,
+                RequestError.ATA_ERROR,
+                f"{device.name}: {exchange.describe()} failed: "
+                f"ATA status 0x{status:02x}, error 0x{error:02x}",
+                ata_status=status,
+                ata_error=error,
+            )
+
+    def _runt(self, exchange: Exchange, length: int, need: int) -> None:
+        device = exchange.device
+        self.events.append(
+            Diagnostic(
+                DiagnosticKind.INFO,
+                f"aoe: runt data size in read from {device.name}.  skb->len={length - ATA_HLEN} need={need}",
+                device.address,
+            )
+        )
+        if exchange.request is not None:
+            self.completion.fail(
+                exchange.request,
+                RequestError.BAD_RESPONSE,
+                f"{device.name}: {exchange.describe()} answered with {length - ATA_HLEN} bytes, not {need}",
+            )
+
+    def _identified(self, exchange: Exchange, src: bytes, page: bytes | bytearray | memoryview) -> None:
+        device = exchange.device
+        try:
+            info = parse_identify(page)
+        except FrameError:
+            self.events.append(
+                Diagnostic(
+                    DiagnosticKind.INFO,
+                    f"aoe: runt data size in ataid from {device.name}.  skb->len={len(page)} need=512",
+                    device.address,
+                )
+            )
+            return
+        self.events.extend(device.apply_identify(info, src))

@@ -1,4 +1,4 @@
-"""pyaoe.initiator.requests: a caller's read, write or flush, and the frames it is split into.
+"""pyaoe.initiator.requests: a caller's read, write or flush, and how far it has got.
 
 Byte ranges of any size and alignment become sector ranges; unaligned writes read their edge
 sectors first (read-modify-write). Overlapping requests run in submission order.
@@ -6,15 +6,12 @@ sectors first (read-modify-write). Overlapping requests run in submission order.
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
-from typing import TYPE_CHECKING
+from enum import Enum
 
+from pyaoe.initiator.device import Device, Target
 from pyaoe.protocol import SECTOR_SIZE
 
-if TYPE_CHECKING:
-    from pyaoe.initiator.device import Device, Target
-
-__all__ = ["RequestKind", "Request", "FrameKind", "FrameState", "Frame", "register_request"]
+__all__ = ["RequestKind", "Request", "register_request"]
 
 
 class RequestKind(Enum):
@@ -23,26 +20,8 @@ class RequestKind(Enum):
     FLUSH = "flush"
 
 
-class FrameKind(IntEnum):
-    """What a frame does; decides what its answer completes."""
-
-    READ = 0
-    WRITE = 1
-    #: Reads an edge sector of an unaligned write.
-    RMW_READ = 2
-    FLUSH = 3
-    IDENTIFY = 4
-    #: Checks whether a tainted target answers again (the driver's probe).
-    PROBE = 5
-
-
-class FrameState(IntEnum):
-    #: Sent, waiting for an answer or a timeout.
-    IN_FLIGHT = 0
-    #: Timed out, waiting in the device's rexmit queue for room in a window.
-    WAITING = 1
-    #: Answered, failed or dropped; its tags are forgotten.
-    RETIRED = 2
+#: The kinds as module constants: the per-request code reads them often.
+_READ, _WRITE, _FLUSH = RequestKind.READ, RequestKind.WRITE, RequestKind.FLUSH
 
 
 class Request:
@@ -101,11 +80,11 @@ class Request:
         if buffer is not None:
             self.buf = buffer
         else:
-            self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not RequestKind.FLUSH else bytearray()
+            self.buf = bytearray(self.nsect * SECTOR_SIZE) if kind is not _FLUSH else bytearray()
         #: The caller's buffer a read goes to (submit_read_into); the same object as buf
         #: when the read is sector-aligned, else filled from buf when it completes.
         self.into: memoryview | None = None
-        #: Frames sent and not retired.
+        #: Exchanges made and not retired (DataPath counts them in, InFlight.retire out).
         self.outstanding = 0
         #: Earlier requests this one must wait for; later ones waiting for this one.
         self.waiting = 0
@@ -150,11 +129,21 @@ class Request:
         if self.edges_pending == 0:
             self.next_lba = self.lba
 
+    def result(self) -> memoryview:
+        """A finished read's bytes, read-only: in the caller's buffer for submit_read_into."""
+        data = memoryview(self.buf)[self.skip : self.skip + self.length]
+        into = self.into
+        if into is None:
+            return data.toreadonly()
+        if into is not self.buf:
+            into[:] = data
+        return into.toreadonly()
+
     @property
     def has_frames_to_send(self) -> bool:
         if self.failed:
             return False
-        if self.kind is RequestKind.FLUSH:
+        if self.kind is _FLUSH:
             return bool(self.flush_targets)
         return bool(self.edges) or self.next_lba < self.end_lba
 
@@ -165,95 +154,28 @@ class Request:
             self.outstanding == 0
             and not self.edges
             and self.edges_pending == 0
-            and (
-                self.next_lba >= self.end_lba
-                if self.kind is not RequestKind.FLUSH
-                else not self.flush_targets
-            )
+            and (self.next_lba >= self.end_lba if self.kind is not _FLUSH else not self.flush_targets)
         )
 
     def conflicts_with(self, later: Request) -> bool:
         """Whether ``later`` must wait for this request (submitted before it)."""
-        if later.kind is RequestKind.FLUSH:
+        if later.kind is _FLUSH:
             # A flush covers the writes submitted before it.
-            return self.kind is RequestKind.WRITE
-        if self.kind is RequestKind.FLUSH:
+            return self.kind is _WRITE
+        if self.kind is _FLUSH:
             return False
-        if self.kind is RequestKind.READ and later.kind is RequestKind.READ:
+        if self.kind is _READ and later.kind is _READ:
             return False
         return self.lba < later.end_lba and later.lba < self.end_lba
 
 
 def register_request(active: dict[int, Request], request: Request) -> None:
     """Enter ``request`` into a device's active set, waiting for each earlier one it conflicts with."""
-    reading = request.kind is RequestKind.READ
+    reading = request.kind is _READ
     for earlier in active.values():
-        if reading and earlier.kind is RequestKind.READ:
+        if reading and earlier.kind is _READ:
             continue  # reads never wait for reads (conflicts_with's rule, without the call)
         if earlier.conflicts_with(request):
             request.waiting += 1
             earlier.dependents.append(request)
     active[request.id] = request
-
-
-class Frame:
-    """One ATA command on the wire, and everything needed to send it again or elsewhere."""
-
-    __slots__ = (
-        "aflags",
-        "command",
-        "deadline",
-        "dest",
-        "dest_offset",
-        "device",
-        "first_sent",
-        "ifname",
-        "kind",
-        "lba",
-        "lba_registers",
-        "nsect",
-        "request",
-        "state",
-        "tag",
-        "tags",
-        "target",
-        "target_since",
-        "transmissions",
-        "tries",
-    )
-
-    def __init__(
-        self,
-        kind: FrameKind,
-        device: Device,
-        request: Request | None,
-        lba: int,
-        nsect: int,
-        command: int,
-    ) -> None:
-        self.kind = kind
-        self.device = device
-        self.request = request
-        self.lba = lba
-        self.nsect = nsect
-        self.command = command
-        #: Where an answer's data goes (reads, IDENTIFY; None for edge reads and probes).
-        self.dest: bytearray | memoryview | None = None
-        #: Byte offset in the request's buffer: of a read's or write's data (a write frame is
-        #: rebuilt from there on resend), or the edge sector's index for an edge read.
-        self.dest_offset = 0
-        self.aflags = 0
-        self.lba_registers = 0
-        self.target: Target | None = None
-        self.ifname = ""
-        self.tag = 0
-        #: Every tag this frame was sent with (an answer to an older one still counts).
-        self.tags: list[int] = []
-        self.first_sent = 0.0
-        #: When the current target got it (for scorn: how long this target kept it unanswered).
-        self.target_since = 0.0
-        #: Sends in all, and sends to the current target (its timeout doubles with each).
-        self.transmissions = 0
-        self.tries = 0
-        self.deadline = 0.0
-        self.state = FrameState.IN_FLIGHT

@@ -36,23 +36,27 @@ class RttEstimator:
     def update(self, sample: float) -> None:
         """Take one measured round trip (seconds); negative samples (clock trouble) are ignored.
 
-        The engine's fast path (InitiatorEngine.receive_frame) repeats this arithmetic inline.
+        Called for every answer: the arithmetic stays in locals, the bounds are comparisons.
         """
         if sample < 0:
             return
         self.samples += 1
-        if self.srtt is None:
-            self.srtt = sample
-            self.rttvar = sample / 2
-        else:
-            self.rttvar += (abs(self.srtt - sample) - self.rttvar) / 4
-            self.srtt += (sample - self.srtt) / 8
-        self._update_rto()
-
-    def _update_rto(self) -> None:
         srtt = self.srtt
-        rto = self.initial_rto if srtt is None else srtt + 4 * self.rttvar
-        self.rto = min(self.max_rto, max(self.min_rto, rto))
+        if srtt is None:
+            srtt = sample
+            rttvar = sample / 2
+        else:
+            rttvar = self.rttvar
+            rttvar += (abs(srtt - sample) - rttvar) / 4
+            srtt += (sample - srtt) / 8
+        self.srtt = srtt
+        self.rttvar = rttvar
+        rto = srtt + 4 * rttvar
+        if rto < self.min_rto:
+            rto = self.min_rto
+        elif rto > self.max_rto:
+            rto = self.max_rto
+        self.rto = rto
 
     def backoff(self, transmissions: int) -> float:
         """The timeout for a frame's ``transmissions``-th send: doubled per resend, capped."""
@@ -65,4 +69,4 @@ class RttEstimator:
         self.srtt = None
         self.rttvar = 0.0
         self.samples = 0
-        self._update_rto()
+        self.rto = self.initial_rto

@@ -33,14 +33,16 @@ class TagAllocator:
     __slots__ = ("next_tag",)
 
     def __init__(self, start: int = 1) -> None:
-        #: The tag to try first next time (the fast path allocates from it inline, the same way).
+        #: The tag to try first next time.
         self.next_tag = (start & TAG_MASK) or 1
 
-    def allocate(self, in_use: Container[int] = ()) -> int:
+    def allocate(self, count: int, in_use: Container[int] = ()) -> list[int]:
+        """The next ``count`` tags: in sequence, each skipping 0 and the tags in ``in_use``."""
         tag = self.next_tag
-        while True:
-            following = (tag + 1) & TAG_MASK or 1
+        taken: list[int] = []
+        while len(taken) < count:
             if tag not in in_use:
-                self.next_tag = following
-                return tag
-            tag = following
+                taken.append(tag)
+            tag = (tag + 1) & TAG_MASK or 1
+        self.next_tag = tag
+        return taken

@@ -14,10 +14,12 @@ class Window:
     """Congestion window of one target.
 
     ``nframes`` is the cap: the target's buffer count, limited by maxout. ``maxout`` is the
-    current window, ``ssthresh`` the slow-start threshold.
+    current window, ``ssthresh`` the slow-start threshold. ``growing`` is False while an answer
+    would change nothing (the window is at its cap): callers may skip on_ack() then, as answers
+    are many. Every method that moves maxout or nframes keeps it current.
     """
 
-    __slots__ = ("maxout", "next_cwnd", "nframes", "ssthresh")
+    __slots__ = ("growing", "maxout", "next_cwnd", "nframes", "ssthresh")
 
     def __init__(self, nframes: int) -> None:
         self.nframes = max(1, nframes)
@@ -26,38 +28,42 @@ class Window:
         self.maxout = max(1, self.nframes // 2)
         self.ssthresh = max(1, self.nframes // 2)
         self.next_cwnd = self.nframes
+        self.growing = self.maxout < self.nframes
 
     def reset(self) -> None:
         """Back to one frame, ssthresh at half the cap (the driver's aoecmd_wreset)."""
         self.maxout = 1
         self.ssthresh = max(1, self.nframes // 2)
         self.next_cwnd = self.nframes
+        self.growing = self.maxout < self.nframes
 
     def set_nframes(self, nframes: int) -> None:
         """A new buffer count arrived; shrinking below the window resets it, as the driver does."""
         self.nframes = max(1, nframes)
         if self.nframes < self.maxout:
             self.reset()
+        self.growing = self.maxout < self.nframes
 
     def on_ack(self, nout: int) -> None:
         """A frame was answered; ``nout`` counts the outstanding frames including that one."""
-        if self.maxout >= self.nframes:
+        maxout = self.maxout
+        if maxout >= self.nframes:
             return
-        if self.maxout < self.ssthresh:
-            self.maxout += 1
-        elif nout == self.maxout:
+        if maxout < self.ssthresh:
+            maxout += 1
+        elif nout == maxout:
             # Congestion avoidance: one more frame after a whole window of full-window answers.
             if self.next_cwnd == 0:
-                self.maxout += 1
-                self.next_cwnd = self.maxout
+                maxout += 1
+                self.next_cwnd = maxout
             else:
                 self.next_cwnd -= 1
+        self.maxout = maxout
+        self.growing = maxout < self.nframes
 
     def on_timeout(self) -> None:
         """A frame timed out. Repeated timeouts at one frame keep ssthresh, as in the driver."""
         if self.maxout != 1:
             self.ssthresh = max(1, self.maxout // 2)
             self.maxout = 1
-
-    def has_room(self, nout: int) -> bool:
-        return nout < self.maxout
+            self.growing = self.maxout < self.nframes

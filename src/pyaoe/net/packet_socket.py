@@ -95,12 +95,6 @@ class PacketSocket:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poller.poll(ms))
 
-    def recv_frame(self, bufsize: int = 65536, timeout: float | None = None) -> bytes | None:
-        """One frame as bytes, or None when ``timeout`` passes first (convenient, not fast)."""
-        if timeout is not None and not self.wait_readable(timeout):
-            return None
-        return self._sock.recv(bufsize)
-
     def close(self) -> None:
         self._sock.close()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pyaoe.initiator.address import DeviceAddress
 from pyaoe.initiator.device import MAX_INTERFACES, MAX_TAINT, Device, DeviceState, Target
+from pyaoe.initiator.events import DeviceChanged, Diagnostic, DiagnosticKind
 from pyaoe.initiator.rtt import RttEstimator
+from pyaoe.protocol import LBA28_MAX, build_identify, parse_identify
 
 MAC_A = bytes.fromhex("0200000000aa")
 MAC_B = bytes.fromhex("0200000000bb")
@@ -16,7 +18,7 @@ def make_device(*targets: tuple[bytes, int, list[str]]) -> Device:
         target = Target(device, mac, bufcnt, maxout=128, rtt=RttEstimator())
         target.sector_count = 17
         for name in ifaces:
-            target.add_interface(name)
+            target.paths.add(name)
         device.targets.append(target)
     return device
 
@@ -86,16 +88,9 @@ def test_target_without_interfaces_is_not_used() -> None:
     assert device.pick_target() is None
 
 
-def test_frames_rotate_over_a_targets_interfaces() -> None:
-    device = make_device((MAC_A, 4, ["eth0", "eth1", "eth2"]))
-    target = device.targets[0]
-    assert [target.next_interface() for _ in range(4)] == ["eth0", "eth1", "eth2", "eth0"]
-    target.remove_interface("eth1")
-    assert [target.next_interface() for _ in range(2)] in (["eth0", "eth2"], ["eth2", "eth0"])
-
-
 def test_a_target_remembers_at_most_eight_interfaces() -> None:
-    device = make_device((MAC_A, 4, [f"eth{i}" for i in range(10)]))
+    device = make_device((MAC_A, 4, [f"eth{i}" for i in range(8)]))
+    device.targets[0].paths.add("eth9")
     assert len(device.targets[0].ifaces) == MAX_INTERFACES
 
 
@@ -126,3 +121,42 @@ def test_snapshot_shows_first_mac_as_twelve_hex_digits_and_netifs_comma_separate
 def test_snapshot_of_a_device_without_targets_says_none() -> None:
     info = Device(DeviceAddress(0, 0), minor=0).info()
     assert (info.mac, info.netif, info.state) == ("none", "none", "down")
+
+
+def test_a_resend_or_flush_keeps_its_target_while_it_answers_and_has_room() -> None:
+    device = make_device((MAC_A, 4, ["eth0"]), (MAC_B, 4, ["eth0"]))
+    a, b = device.targets
+    assert device.choose_target(a) is a
+    a.nout = a.window.maxout
+    assert device.choose_target(a) is None  # full: wait for it rather than move
+    a.nout = 0
+    a.scorn()
+    assert device.choose_target(a) is b  # tainted while b is not: b
+    gone = Target(device, bytes(6), 4, maxout=128, rtt=RttEstimator())
+    assert device.choose_target(gone) in (a, b)
+
+
+def test_identify_brings_a_device_up_and_reports_a_new_capacity() -> None:
+    device = make_device((MAC_A, 4, ["eth0"]))
+    events = device.apply_identify(parse_identify(build_identify(4096)), MAC_A)
+    assert device.state is DeviceState.UP and device.sectors == 4096 and device.lba48
+    assert [type(e).__name__ for e in events] == ["DeviceUp", "Diagnostic"]
+    assert device.apply_identify(parse_identify(build_identify(4096)), MAC_A) == []
+    (line, changed) = device.apply_identify(parse_identify(build_identify(8192)), MAC_A)
+    assert isinstance(changed, DeviceChanged) and changed.sectors == 8192 and changed.what == "capacity"
+    assert line == Diagnostic(
+        DiagnosticKind.INFO, "aoe: 0200000000aa e1.2 v0000 has 8192 sectors", device.address
+    )
+
+
+def test_without_lba48_only_two_to_the_28_sectors_are_used() -> None:
+    """Words 60-61 hold 32 bits; LBA28 registers address 2**28 sectors, so a larger claim is
+    cut (a read beyond would otherwise carry a wrong LBA)."""
+    page = bytearray(build_identify(LBA28_MAX + 1))
+    page[83 * 2 + 1] &= ~0x04  # word 83 bit 10: no LBA48
+    page[60 * 2 : 62 * 2] = (0xFFFFFFFF).to_bytes(4, "little")
+    info = parse_identify(bytes(page))
+    assert not info.lba48 and info.sectors == 0xFFFFFFFF
+    device = make_device((MAC_A, 4, ["eth0"]))
+    device.apply_identify(info, MAC_A)
+    assert device.sectors == LBA28_MAX + 1

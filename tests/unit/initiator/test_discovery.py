@@ -6,9 +6,17 @@ import pytest
 
 from pyaoe.initiator.address import DeviceAddress, parse_device_name
 from pyaoe.initiator.device import DeviceState
-from pyaoe.initiator.discovery import MAX_DEVICES, ConfigReply, DeviceTable, apply_config_reply, refusal
+from pyaoe.initiator.discovery import (
+    MAX_DEVICES,
+    ConfigReply,
+    DeviceTable,
+    apply_config_reply,
+    build_config_query,
+    refusal,
+)
 from pyaoe.initiator.events import DeviceChanged, DeviceDiscovered, Diagnostic, InitiatorEvent
 from pyaoe.initiator.options import InitiatorConfig
+from pyaoe.protocol import Command, ConfigArg, decode_frame
 
 MAC_A = bytes.fromhex("0200000000aa")
 MAC_B = bytes.fromhex("0200000000bb")
@@ -142,3 +150,12 @@ def test_every_dynamic_minor_is_handed_out_first_free_first_without_a_scan() -> 
         device = table.create(DeviceAddress(60001, i % 200))
         assert device is not None and device.minor == i * 16
     assert table.create(DeviceAddress(60002, 0)) is None
+
+
+def test_config_query_is_a_broadcast_read_with_tag_zero_padded_to_sixty_bytes() -> None:
+    frame = build_config_query(b"\x02" * 6, 0xFFFF, 0xFF)
+    assert len(frame) == 60
+    decoded = decode_frame(frame)
+    assert decoded.header.dst == b"\xff" * 6 and decoded.header.command == Command.QUERY_CONFIG
+    assert (decoded.header.shelf, decoded.header.slot, decoded.header.tag) == (0xFFFF, 0xFF, 0)
+    assert decoded.arg == ConfigArg()

@@ -95,7 +95,7 @@ def test_read_of_any_alignment_is_split_into_payload_frames_and_reassembled() ->
     target = HandTarget()
     target.store[:] = bytes(i % 251 for i in range(len(target.store)))
     bring_up(engine, target)
-    rid = engine.submit_read("e1.0", 700, 3000, 1.0)  # sectors 1..7
+    rid = engine.submit_read("e1.0", 700, 3000)  # sectors 1..7
     sent = engine.frames_to_send(1.0)
     fields = [(a.cmd_status, a.aflags, a.lba, a.sector_count) for _, a in (ata(f) for _, f in sent)]
     assert fields == [
@@ -118,7 +118,7 @@ def test_read_into_fills_the_callers_buffer(offset: int, length: int) -> None:
     target.store[:] = bytes(i % 251 for i in range(len(target.store)))
     bring_up(engine, target)
     buffer = bytearray(b"?" * (length + 10))
-    rid = engine.submit_read_into("e1.0", offset, memoryview(buffer)[5 : 5 + length], 1.0)
+    rid = engine.submit_read_into("e1.0", offset, memoryview(buffer)[5 : 5 + length])
     for _, frame in engine.frames_to_send(1.0):
         engine.receive_frame(target.answer(frame), "eth0", 1.001)
     (done,) = drain(engine)
@@ -131,9 +131,9 @@ def test_read_into_a_read_only_buffer_is_refused() -> None:
     engine = make_engine()
     bring_up(engine, HandTarget())
     with pytest.raises(TypeError):
-        engine.submit_read_into("e1.0", 0, bytes(512), 1.0)
+        engine.submit_read_into("e1.0", 0, bytes(512))
     with pytest.raises(ValueError):
-        engine.submit_read_into("e1.0", 2048 * 512, bytearray(512), 1.0)  # past the end
+        engine.submit_read_into("e1.0", 2048 * 512, bytearray(512))  # past the end
     assert engine.frames_to_send(1.0) == []
 
 
@@ -141,8 +141,8 @@ def test_frames_to_send_into_fills_the_callers_buffers_in_order() -> None:
     engines = [make_engine(), make_engine()]
     for engine in engines:
         bring_up(engine, HandTarget())
-        engine.submit_read("e1.0", 0, 5 * 1024, 1.0)
-        engine.submit_write("e1.0", 8192, bytes(range(256)) * 8, 1.0)
+        engine.submit_read("e1.0", 0, 5 * 1024)
+        engine.submit_write("e1.0", 8192, bytes(range(256)) * 8)
     expected = engines[0].frames_to_send(1.0)
     assert len(expected) == 7
     engine = engines[1]
@@ -167,7 +167,7 @@ def test_frames_to_send_into_keeps_other_interfaces_frames_for_their_own_call() 
     buffers = [bytearray(1514) for _ in range(4)]
     assert engine.frames_to_send_into(0.0, "eth1", buffers) == [60]
     assert bytes(buffers[0][6:12]) == IMAC2
-    engine.discover(0.0)
+    engine.discover()
     engine.update_interfaces({"eth0": (IMAC, 1500)})  # eth1 is gone: its frame is dropped
     assert engine.frames_to_send_into(0.0, "eth0", buffers) == [60, 60]
     assert engine.frames_to_send(0.0) == []
@@ -177,7 +177,7 @@ def test_window_starts_at_half_the_buffer_count() -> None:
     engine = make_engine()
     target = HandTarget(bufcnt=4)
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 20 * 1024, 1.0)
+    engine.submit_read("e1.0", 0, 20 * 1024)
     sent = engine.frames_to_send(1.0)
     assert len(sent) == 2
     engine.receive_frame(target.answer(sent[0][1]), "eth0", 1.001)
@@ -192,7 +192,7 @@ def test_write_is_done_only_when_every_frame_is_acknowledged() -> None:
     target = HandTarget()
     bring_up(engine, target)
     data = bytes(range(256)) * 12  # 3072 bytes: three frames
-    rid = engine.submit_write("e1.0", 1024, data, 1.0)
+    rid = engine.submit_write("e1.0", 1024, data)
     sent = engine.frames_to_send(1.0)
     assert [(a.cmd_status, a.aflags, a.lba, len(a.data)) for _, a in (ata(f) for _, f in sent)] == [
         (0x34, 0x41, 2, 1024),
@@ -212,7 +212,7 @@ def test_unaligned_write_reads_its_edge_sectors_first() -> None:
     target = HandTarget()
     target.store[:2048] = b"o" * 2048
     bring_up(engine, target)
-    rid = engine.submit_write("e1.0", 100, b"N" * 1000, 1.0)
+    rid = engine.submit_write("e1.0", 100, b"N" * 1000)
     edges = engine.frames_to_send(1.0)
     assert sorted((a.cmd_status, a.lba, a.sector_count) for _, a in (ata(f) for _, f in edges)) == [
         (0x24, 0, 1),
@@ -235,8 +235,8 @@ def test_overlapping_requests_run_in_submission_order() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    write = engine.submit_write("e1.0", 0, b"w" * 1024, 1.0)
-    read = engine.submit_read("e1.0", 512, 512, 1.0)
+    write = engine.submit_write("e1.0", 0, b"w" * 1024)
+    read = engine.submit_read("e1.0", 512, 512)
     (only,) = engine.frames_to_send(1.0)
     assert ata(only[1])[1].cmd_status == 0x34  # the read waits for the write
     engine.receive_frame(target.answer(only[1]), "eth0", 1.001)
@@ -249,7 +249,7 @@ def test_lost_frame_is_resent_after_the_initial_timeout_with_a_new_tag() -> None
     engine = make_engine(initial_rto=0.25, discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
-    rid = engine.submit_read("e1.0", 0, 512, 100.0)
+    rid = engine.submit_read("e1.0", 0, 512)
     ((_, first),) = engine.frames_to_send(100.0)
     # The IDENTIFY answer gave a round-trip sample of 0, so the timeout is the minimum.
     assert engine.get_timer() == pytest.approx(100.05)
@@ -278,7 +278,7 @@ def test_answers_that_match_nothing_outstanding_are_reported_not_used() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 512, 1.0)
+    engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     tag = ata(frame)[0].tag
     engine.receive_frame(target.answer(frame, tag=tag + 1000), "eth0", 1.001)  # unknown tag
@@ -310,7 +310,7 @@ def test_requests_and_responses_with_the_user_tag_bit_are_ignored() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 512, 1.0)
+    engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     engine.receive_frame(target.answer(frame, tag=0x80000000 | ata(frame)[0].tag), "eth0", 1.0)
     assert drain(engine) == [] and engine.counters.ignored == 1
@@ -323,7 +323,7 @@ def test_aoe_error_fails_the_request_at_once_with_a_clear_error() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    rid = engine.submit_write("e1.0", 0, b"x" * 3072, 1.0)
+    rid = engine.submit_write("e1.0", 0, b"x" * 3072)
     sent = engine.frames_to_send(1.0)
     engine.receive_frame(target.answer(sent[1][1], aoe_error=6), "eth0", 1.001)
     events = drain(engine)
@@ -351,7 +351,7 @@ def test_ata_error_status_fails_the_request() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    rid = engine.submit_read("e1.0", 0, 512, 1.0)
+    rid = engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     engine.receive_frame(target.answer(frame, status=0x41, error=0x10), "eth0", 1.001)
     events = drain(engine)
@@ -372,7 +372,7 @@ def test_short_read_answer_fails_the_request() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    rid = engine.submit_read("e1.0", 0, 1024, 1.0)
+    rid = engine.submit_read("e1.0", 0, 1024)
     ((_, frame),) = engine.frames_to_send(1.0)
     engine.receive_frame(target.answer(frame, data=b"z" * 512), "eth0", 1.001)
     (failed,) = [e for e in drain(engine) if isinstance(e, RequestFailed)]
@@ -386,7 +386,7 @@ def test_flush_goes_to_every_target_and_is_done_when_all_answer() -> None:
     engine.receive_frame(b.config_reply(), "eth0", 1.0)
     ((_, identify),) = engine.frames_to_send(1.0)  # a new target: the device is identified again
     engine.receive_frame((a if ata(identify)[0].dst == TMAC else b).answer(identify), "eth0", 1.0)
-    rid = engine.submit_flush("e1.0", 1.0)
+    rid = engine.submit_flush("e1.0")
     sent = engine.frames_to_send(1.0)
     assert sorted((h.dst, arg.cmd_status, arg.aflags) for h, arg in (ata(f) for _, f in sent)) == [
         (TMAC, 0xEA, 0x40),
@@ -405,8 +405,8 @@ def test_flush_waits_for_earlier_writes() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_write("e1.0", 0, b"x" * 512, 1.0)
-    engine.submit_flush("e1.0", 1.0)
+    engine.submit_write("e1.0", 0, b"x" * 512)
+    engine.submit_flush("e1.0")
     ((_, write),) = engine.frames_to_send(1.0)
     engine.receive_frame(target.answer(write), "eth0", 1.001)
     ((_, flush),) = engine.frames_to_send(1.001)
@@ -416,14 +416,14 @@ def test_flush_waits_for_earlier_writes() -> None:
 def test_local_misuse_raises_at_once() -> None:
     engine = make_engine()
     with pytest.raises(DeviceUnavailable):
-        engine.submit_read("e1.0", 0, 512, 0.0)
+        engine.submit_read("e1.0", 0, 512)
     target = HandTarget(sectors=8)
     bring_up(engine, target)
     with pytest.raises(ValueError):
-        engine.submit_read("e1.0", 4000, 100, 0.0)
+        engine.submit_read("e1.0", 4000, 100)
     with pytest.raises(ValueError):
-        engine.submit_write("e1.0", -1, b"x", 0.0)
-    assert engine.submit_read("e1.0", 4096, 0, 0.0) > 0  # empty read at the very end: done at once
+        engine.submit_write("e1.0", -1, b"x")
+    assert engine.submit_read("e1.0", 4096, 0) > 0  # empty read at the very end: done at once
     assert [type(e) for e in drain(engine)] == [RequestDone]
 
 
@@ -447,7 +447,7 @@ def test_frames_rotate_over_the_interfaces_a_target_answers_on() -> None:
     bring_up(engine, target, ifname="eth0")
     engine.receive_frame(target.config_reply(IMAC2), "eth1", 0.0)
     engine.frames_to_send(0.0)  # a second IDENTIFY
-    engine.submit_read("e1.0", 0, 4096, 1.0)
+    engine.submit_read("e1.0", 0, 4096)
     sent = engine.frames_to_send(1.0)
     assert [ifname for ifname, _ in sent] == ["eth0", "eth1", "eth0", "eth1"][: len(sent)]
     assert [ata(f)[0].src for _, f in sent[:2]] == [IMAC, IMAC2]
@@ -481,7 +481,7 @@ def test_frames_may_arrive_as_memoryviews_of_a_reused_buffer() -> None:
     receive(target.config_reply(), 0.0)
     ((_, identify),) = engine.frames_to_send(0.0)
     receive(target.answer(identify), 0.0)
-    rid = engine.submit_read("e1.0", 0, 1024, 1.0)
+    rid = engine.submit_read("e1.0", 0, 1024)
     ((_, frame),) = engine.frames_to_send(1.0)
     receive(target.answer(frame), 1.0)
     done = [e for e in drain(engine) if isinstance(e, RequestDone)]
@@ -492,7 +492,7 @@ def test_garbage_never_raises() -> None:
     engine = make_engine()
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 512, 1.0)
+    engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     answer = bytearray(target.answer(frame))
     samples = [b"", b"\x00" * 10, bytes(answer[:30]), bytes(answer[:40])]
@@ -522,7 +522,7 @@ def test_a_device_without_lba48_gets_lba28_commands() -> None:
     engine.receive_frame(target.answer(identify, data=bytes(page)), "eth0", 0.0)
     (info,) = engine.devices()
     assert (info.state, info.sectors, info.lba48) == ("up", 1000, False)
-    engine.submit_write("e1.0", 512 * 300, b"x" * 512, 1.0)
+    engine.submit_write("e1.0", 512 * 300, b"x" * 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     _, arg = ata(frame)
     assert (arg.cmd_status, arg.aflags, arg.lba) == (0x30, AtaFlag.WRITE, 300 | 0xE0 << 24)

@@ -56,10 +56,10 @@ def random_workload(pair: EnginePair, backend: MemoryBackend, seed: int, rounds:
             length = rng.randint(1, min(24 * 1024, SIZE - offset))
             if rng.random() < 0.5:
                 data = rng.randbytes(length)
-                expected[initiator.submit_write("e1.0", offset, data, pair.clock.now)] = None
+                expected[initiator.submit_write("e1.0", offset, data)] = None
                 model[offset : offset + length] = data
             else:
-                rid = initiator.submit_read("e1.0", offset, length, pair.clock.now)
+                rid = initiator.submit_read("e1.0", offset, length)
                 expected[rid] = bytes(model[offset : offset + length])
         for rid, want in expected.items():
             event = pair.result(rid)
@@ -122,7 +122,7 @@ def test_write_is_reported_done_only_after_every_frame_reached_the_target() -> N
     pair = engine_pair([target(backend)], wire=lossy(11))
     pair.wait_up("e1.0")
     data = random.Random(11).randbytes(256 * 1024)
-    rid = pair.initiator.submit_write("e1.0", 4096, data, pair.clock.now)
+    rid = pair.initiator.submit_write("e1.0", 4096, data)
 
     def finished() -> bool:
         """Checked after every step: once the write is reported done, all of it is stored."""
@@ -183,8 +183,8 @@ def test_device_goes_down_after_deadsecs_and_up_when_the_target_answers_again() 
     pair.write("e1.0", 0, b"before" * 100)
     pair.set_alive(0, False)
     start = pair.clock.now
-    read = pair.initiator.submit_read("e1.0", 0, 600, pair.clock.now)
-    write = pair.initiator.submit_write("e1.0", 8192, b"w" * 5000, pair.clock.now)
+    read = pair.initiator.submit_read("e1.0", 0, 600)
+    write = pair.initiator.submit_write("e1.0", 8192, b"w" * 5000)
     failed_read = pair.result(read)
     failed_write = pair.result(write)
     assert isinstance(failed_read, RequestFailed) and isinstance(failed_write, RequestFailed)
@@ -218,7 +218,7 @@ def test_aoe_error_reply_fails_the_request_at_once() -> None:
     pair.wait_up("e1.0")
     engine.exports[0].state.reserve_list = [bytes.fromhex("02000000cccc")]  # reserved by another host
     start = pair.clock.now
-    event = pair.result(pair.initiator.submit_write("e1.0", 0, b"x" * 4096, pair.clock.now))
+    event = pair.result(pair.initiator.submit_write("e1.0", 0, b"x" * 4096))
     assert isinstance(event, RequestFailed)
     assert (event.error, event.aoe_error) == (RequestError.AOE_ERROR, 6)
     assert "target is reserved" in event.message
@@ -231,6 +231,6 @@ def test_flush_reaches_the_backend() -> None:
     pair = engine_pair([target(backend)], wire=LossyWire(delay=0.0005))
     pair.wait_up("e1.0")
     pair.write("e1.0", 0, b"data" * 1000)
-    event = pair.result(pair.initiator.submit_flush("e1.0", pair.clock.now))
+    event = pair.result(pair.initiator.submit_flush("e1.0"))
     assert isinstance(event, RequestDone)
     assert backend.flushes == 1

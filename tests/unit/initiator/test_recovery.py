@@ -33,7 +33,7 @@ def test_timeout_cuts_the_targets_window_to_one_frame() -> None:
     engine = make_engine(discover_interval=0)
     target = HandTarget(bufcnt=16)
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 64 * 1024, 1.0)
+    engine.submit_read("e1.0", 0, 64 * 1024)
     assert len(engine.frames_to_send(1.0)) == 8
     run_timers(engine, 1.05)
     info = engine.devices()[0].targets[0]
@@ -45,8 +45,8 @@ def test_device_goes_down_after_deadsecs_and_its_requests_fail() -> None:
     engine = make_engine(deadsecs=5, discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
-    first = engine.submit_read("e1.0", 0, 512, 10.0)
-    second = engine.submit_read("e1.0", 4096, 4096, 10.0)
+    first = engine.submit_read("e1.0", 0, 512)
+    second = engine.submit_read("e1.0", 4096, 4096)
     engine.frames_to_send(10.0)
     sent = run_timers(engine, 100.0)
     assert max(when for when, _, _ in sent) < 15.0  # resent until deadsecs, then given up
@@ -63,25 +63,25 @@ def test_device_goes_down_after_deadsecs_and_its_requests_fail() -> None:
     assert engine.devices()[0].state == "down"
     assert engine.get_timer() is None
     with pytest.raises(DeviceUnavailable):
-        engine.submit_read("e1.0", 0, 512, 100.0)
+        engine.submit_read("e1.0", 0, 512)
 
 
 def test_down_device_comes_back_up_when_it_answers_again() -> None:
     engine = make_engine(deadsecs=5, discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.submit_read("e1.0", 0, 512)
     engine.frames_to_send(10.0)
     run_timers(engine, 100.0)
     drain(engine)
-    engine.discover(200.0)
+    engine.discover()
     engine.frames_to_send(200.0)
     engine.receive_frame(target.config_reply(), "eth0", 200.0)
     ((_, identify),) = engine.frames_to_send(200.0)
     engine.receive_frame(target.answer(identify), "eth0", 200.001)
     assert [type(e) for e in drain(engine) if isinstance(e, DeviceUp)] == [DeviceUp]
     assert engine.devices()[0].state == "up"
-    rid = engine.submit_read("e1.0", 0, 512, 201.0)
+    rid = engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(201.0)
     engine.receive_frame(target.answer(frame), "eth0", 201.001)
     assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [rid]
@@ -93,7 +93,7 @@ def test_open_down_device_stays_in_closewait_until_the_last_close() -> None:
     bring_up(engine, target)
     engine.open_device("e1.0")
     engine.open_device("e1.0")
-    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.submit_read("e1.0", 0, 512)
     engine.frames_to_send(10.0)
     run_timers(engine, 100.0)
     assert engine.devices()[0].state == "down,closewait"
@@ -118,11 +118,11 @@ def test_revalidate_identifies_an_open_device_and_brings_it_up() -> None:
     target = HandTarget()
     bring_up(engine, target)
     engine.open_device("e1.0")
-    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.submit_read("e1.0", 0, 512)
     engine.frames_to_send(10.0)
     run_timers(engine, 100.0)
     target.sectors = 8192  # it grew meanwhile
-    engine.revalidate("e1.0", 200.0)
+    engine.revalidate("e1.0")
     sent = engine.frames_to_send(200.0)
     assert [ata(f)[1].cmd_status for _, f in sent if f[19] == 0] == [0xEC]  # plus the config query
     identify = next(f for _, f in sent if f[19] == 0)
@@ -130,14 +130,14 @@ def test_revalidate_identifies_an_open_device_and_brings_it_up() -> None:
     (info,) = engine.devices()
     assert (info.state, info.sectors, info.open_count) == ("up", 8192, 1)
     with pytest.raises(DeviceUnavailable):
-        engine.revalidate("e9.9", 200.0)
+        engine.revalidate("e9.9")
 
 
 def test_deadsecs_zero_retries_forever() -> None:
     engine = make_engine(deadsecs=0, discover_interval=0, max_rto=2.0)
     target = HandTarget()
     bring_up(engine, target)
-    engine.submit_read("e1.0", 0, 512, 10.0)
+    engine.submit_read("e1.0", 0, 512)
     engine.frames_to_send(10.0)
     sent = run_timers(engine, 1000.0)
     assert engine.devices()[0].state == "up"
@@ -155,7 +155,7 @@ def test_frames_move_to_the_other_target_when_one_stops_answering() -> None:
         b.answer(identify) if ata(identify)[0].dst == TMAC2 else a.answer(identify), "eth0", 0.0
     )
     drain(engine)
-    rid = engine.submit_read("e1.0", 0, 1024, 1.0)
+    rid = engine.submit_read("e1.0", 0, 1024)
     ((_, frame),) = engine.frames_to_send(1.0)
     dead = ata(frame)[0].dst
     alive = b if dead == TMAC else a
@@ -171,7 +171,7 @@ def test_frames_move_to_the_other_target_when_one_stops_answering() -> None:
     (tainted,) = [t for t in engine.devices()[0].targets if t.mac == dead]
     assert tainted.taint > 0
     # New frames avoid the tainted target; it only gets probes.
-    engine.submit_read("e1.0", 0, 4096, 13.0)
+    engine.submit_read("e1.0", 0, 4096)
     assert {ata(f)[0].dst for _, f in engine.frames_to_send(13.0)} == {alive.mac}
 
 
@@ -184,7 +184,7 @@ def test_tainted_target_is_probed_and_used_again_once_it_answers() -> None:
     engine.receive_frame(
         a.answer(identify) if ata(identify)[0].dst == TMAC else b.answer(identify), "eth0", 0.0
     )
-    engine.submit_read("e1.0", 0, 512, 1.0)
+    engine.submit_read("e1.0", 0, 512)
     ((_, frame),) = engine.frames_to_send(1.0)
     dead_mac = ata(frame)[0].dst
     dead, alive = (a, b) if dead_mac == TMAC else (b, a)
@@ -201,7 +201,7 @@ def test_tainted_target_is_probed_and_used_again_once_it_answers() -> None:
         if all(t.taint == 0 for t in engine.devices()[0].targets):
             break
     assert all(t.taint == 0 for t in engine.devices()[0].targets)
-    engine.submit_read("e1.0", 0, 4096, 100.0)
+    engine.submit_read("e1.0", 0, 4096)
     assert {ata(f)[0].dst for _, f in engine.frames_to_send(100.0)} == {TMAC, TMAC2}
 
 
@@ -217,7 +217,7 @@ def test_flush_drops_down_unopened_devices_all_or_one_by_name() -> None:
     engine.open_device("e1.1")
     # e1.1 (open) and e1.2 (not open) go down.
     for name in ("e1.1", "e1.2"):
-        engine.submit_read(name, 0, 512, 1.0)
+        engine.submit_read(name, 0, 512)
     engine.frames_to_send(1.0)
     run_timers(engine, 50.0)
     assert [(d.name, d.state) for d in engine.devices()] == [
@@ -241,9 +241,9 @@ def test_flush_fails_pending_requests_of_a_removed_device() -> None:
     engine = make_engine(discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
-    rid = engine.submit_read("e1.0", 0, 512, 1.0)
+    rid = engine.submit_read("e1.0", 0, 512)
     engine.frames_to_send(1.0)
-    engine.flush("e1.0", 1.0)
+    engine.flush("e1.0")
     events = drain(engine)
     (failed,) = [e for e in events if isinstance(e, RequestFailed)]
     assert (failed.request_id, failed.error) == (rid, RequestError.DEVICE_REMOVED)
@@ -255,7 +255,7 @@ def test_device_with_no_usable_interface_goes_down_after_deadsecs() -> None:
     target = HandTarget()
     bring_up(engine, target)
     engine.update_interfaces({})
-    rid = engine.submit_read("e1.0", 0, 512, 10.0)
+    rid = engine.submit_read("e1.0", 0, 512)
     assert engine.frames_to_send(10.0) == []
     run_timers(engine, 20.0)
     events = drain(engine)
@@ -269,13 +269,13 @@ def test_a_resent_write_holds_back_overlapping_requests_for_one_timeout() -> Non
     engine = make_engine(discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
-    first = engine.submit_write("e1.0", 0, b"1" * 512, 1.0)
+    first = engine.submit_write("e1.0", 0, b"1" * 512)
     ((_, sent),) = engine.frames_to_send(1.0)
     ((when, _, resent),) = run_timers(engine, 1.06)
     engine.receive_frame(target.answer(resent), "eth0", 1.07)
     assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [first]
-    second = engine.submit_write("e1.0", 0, b"2" * 512, 1.07)
-    unrelated = engine.submit_read("e1.0", 4096, 512, 1.07)
+    second = engine.submit_write("e1.0", 0, b"2" * 512)
+    unrelated = engine.submit_read("e1.0", 4096, 512)
     ((_, read),) = engine.frames_to_send(1.07)
     assert ata(read)[1].lba == 8  # only the read goes; the write waits
     engine.receive_frame(target.answer(read), "eth0", 1.08)
@@ -297,7 +297,7 @@ def test_an_interface_that_keeps_losing_frames_is_no_longer_used_for_that_target
     engine.receive_frame(target.answer(identify), ifname, 0.0)
     now = 1.0
     for _ in range(12):
-        engine.submit_read("e1.0", 0, 512, now)
+        engine.submit_read("e1.0", 0, 512)
         pending = engine.frames_to_send(now)
         while pending:
             ifname, frame = pending.pop()

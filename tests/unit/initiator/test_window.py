@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pyaoe.initiator.window import Window
 
 
@@ -13,7 +16,7 @@ def test_new_target_starts_at_half_its_buffers() -> None:
 def test_a_buffer_count_of_one_still_allows_one_frame() -> None:
     # The driver computes maxout 0 and never sends (OpenAoE/aoe issue #7).
     w = Window(1)
-    assert w.maxout == 1 and w.has_room(0) and not w.has_room(1)
+    assert w.maxout == 1 and w.nframes == 1
 
 
 def test_slow_start_adds_one_frame_per_answer_below_ssthresh() -> None:
@@ -63,3 +66,37 @@ def test_smaller_buffer_count_resets_the_window() -> None:
     assert (w.nframes, w.maxout, w.ssthresh) == (4, 1, 2)
     w.set_nframes(32)
     assert (w.nframes, w.maxout) == (32, 1)
+
+
+@given(
+    nframes=st.integers(1, 64),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("ack"), st.integers(0, 70)),
+            st.tuples(st.just("timeout"), st.just(0)),
+            st.tuples(st.just("reset"), st.just(0)),
+            st.tuples(st.just("nframes"), st.integers(1, 64)),
+        ),
+        max_size=80,
+    ),
+)
+def test_growing_is_false_only_while_an_answer_would_change_nothing(
+    nframes: int, steps: list[tuple[str, int]]
+) -> None:
+    """The receive path skips on_ack() while ``growing`` is False: that must lose nothing."""
+    w = Window(nframes)
+    for op, n in steps:
+        if op == "ack":
+            w.on_ack(n)
+        elif op == "timeout":
+            w.on_timeout()
+        elif op == "reset":
+            w.reset()
+        else:
+            w.set_nframes(n)
+        assert w.growing == (w.maxout < w.nframes)
+        if not w.growing:
+            before = (w.maxout, w.ssthresh, w.next_cwnd)
+            for nout in (0, 1, w.maxout, w.maxout + 1):
+                w.on_ack(nout)
+            assert (w.maxout, w.ssthresh, w.next_cwnd) == before

@@ -6,6 +6,8 @@ encode_frame/decode_frame of the same message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,227 +47,149 @@ from pyaoe.protocol.layout import (
 
 from .strategies import macs
 
-shelves = st.integers(0, 0xFFFE)
-slots = st.integers(0, 0xFE)
-tags = st.integers(0, 0xFFFFFFFF)
-lbas = st.integers(0, (1 << 48) - 1)
-bytes8 = st.integers(0, 0xFF)
-#: A write's data: whole sectors.
+
+@dataclass(frozen=True)
+class Fields:
+    """What one ATA frame carries, for the layouts and the typed codec alike."""
+
+    dst: bytes
+    src: bytes
+    shelf: int
+    slot: int
+    tag: int
+    aflags: int
+    feature: int
+    count: int
+    command: int
+    lba: int
+    data: bytes
+
+    def typed(self, header_flags: int = 0, status: int | None = None) -> bytes:
+        """encode_frame of these fields: a request, or with ``status`` a reply (count 0)."""
+        header = Header(
+            dst=self.dst,
+            src=self.src,
+            shelf=self.shelf,
+            slot=self.slot,
+            command=Command.ATA,
+            tag=self.tag,
+            flags=header_flags,
+        )
+        if status is None:
+            arg = AtaArg(self.aflags, self.feature, self.count, self.command, self.lba, self.data)
+        else:
+            arg = AtaArg(self.aflags, self.feature, 0, status, self.lba, self.data)
+        return encode_frame(Frame(header, arg))
+
+
+byte = st.integers(0, 0xFF)
+#: A write's data: whole sectors (or none).
 sectors = st.lists(st.binary(min_size=512, max_size=512), max_size=2).map(b"".join)
-
-
-def typed_request(
-    dst: bytes,
-    src: bytes,
-    shelf: int,
-    slot: int,
-    tag: int,
-    aflags: int,
-    count: int,
-    command: int,
-    lba: int,
-    data: bytes,
-) -> bytes:
-    header = Header(dst=dst, src=src, shelf=shelf, slot=slot, command=Command.ATA, tag=tag)
-    return encode_frame(
-        Frame(header, AtaArg(aflags=aflags, sector_count=count, cmd_status=command, lba=lba, data=data))
-    )
-
-
-@given(
+fields = st.builds(
+    Fields,
     dst=macs,
     src=macs,
-    shelf=shelves,
-    slot=slots,
-    tag=tags,
-    aflags=bytes8,
-    count=bytes8,
-    command=bytes8,
-    lba=lbas,
+    shelf=st.integers(0, 0xFFFE),
+    slot=st.integers(0, 0xFE),
+    tag=st.integers(0, 0xFFFFFFFF),
+    aflags=byte,
+    feature=byte,
+    count=byte,
+    command=byte,
+    lba=st.integers(0, (1 << 48) - 1),
     data=sectors,
 )
-def test_a_request_packed_from_its_prefix_is_the_typed_encoding(
-    dst: bytes,
-    src: bytes,
-    shelf: int,
-    slot: int,
-    tag: int,
-    aflags: int,
-    count: int,
-    command: int,
-    lba: int,
-    data: bytes,
-) -> None:
+
+
+@given(f=fields)
+def test_a_request_packed_from_its_prefix_is_the_typed_encoding(f: Fields) -> None:
     """As the initiator sends: the prefix packed once, then the padded header (no data) or the
-    header with the data after it; into a buffer or as bytes."""
-    prefix = ATA_REQUEST_PREFIX.pack(dst, src, ETH_P_AOE, REQUEST_VERFLAGS, 0, shelf, slot, Command.ATA)
-    lba_bytes = lba.to_bytes(6, "little")
-    if data:
-        wire = PREFIXED_ATA_REQUEST.pack(prefix, tag, aflags, 0, count, command, lba_bytes) + data
-        length = len(wire)
+    header with the data after it; into a buffer or as bytes. (The initiator sends feature 0.)"""
+    f = replace(f, feature=0)
+    prefix = ATA_REQUEST_PREFIX.pack(
+        f.dst, f.src, ETH_P_AOE, REQUEST_VERFLAGS, 0, f.shelf, f.slot, Command.ATA
+    )
+    lba_bytes = f.lba.to_bytes(6, "little")
+    expected = f.typed()
+    if f.data:
+        wire = PREFIXED_ATA_REQUEST.pack(prefix, f.tag, f.aflags, 0, f.count, f.command, lba_bytes) + f.data
     else:
-        wire = PREFIXED_ATA_REQUEST_PADDED.pack(prefix, tag, aflags, 0, count, command, lba_bytes)
-        length = ATA_HLEN
-    expected = typed_request(dst, src, shelf, slot, tag, aflags, count, command, lba, data)
+        wire = PREFIXED_ATA_REQUEST_PADDED.pack(prefix, f.tag, f.aflags, 0, f.count, f.command, lba_bytes)
     assert wire == expected
     buffer = bytearray(b"\xa5" * 1200)
-    PREFIXED_ATA_REQUEST_PADDED.pack_into(buffer, 0, prefix, tag, aflags, 0, count, command, lba_bytes)
-    buffer[ATA_HLEN : ATA_HLEN + len(data)] = data
-    assert bytes(buffer[: max(len(expected), length)]) == expected
+    PREFIXED_ATA_REQUEST_PADDED.pack_into(
+        buffer, 0, prefix, f.tag, f.aflags, 0, f.count, f.command, lba_bytes
+    )
+    buffer[ATA_HLEN : ATA_HLEN + len(f.data)] = f.data
+    assert bytes(buffer[: len(expected)]) == expected
     whole = ATA_REQUEST.pack(
-        dst,
-        src,
+        f.dst,
+        f.src,
         ETH_P_AOE,
         REQUEST_VERFLAGS,
         0,
-        shelf,
-        slot,
+        f.shelf,
+        f.slot,
         Command.ATA,
-        tag,
-        aflags,
+        f.tag,
+        f.aflags,
         0,
-        count,
-        command,
+        f.count,
+        f.command,
         lba_bytes,
     )
-    assert pad_frame(whole + data) == expected
+    assert pad_frame(whole + f.data) == expected
 
 
 @given(
-    dst=macs,
-    src=macs,
-    shelf=shelves,
-    slot=slots,
-    tag=tags,
-    status=bytes8,
-    flags=st.integers(0, 0xF),
-    error=bytes8,
-    command=st.sampled_from([int(Command.ATA), 0xF0, 0xFF]),
-    data=st.binary(max_size=600),
+    f=fields, flags=st.integers(0, 0xF), error=byte, command=st.sampled_from([int(Command.ATA), 0xF0, 0xFF])
 )
 def test_the_response_key_reads_what_decode_frame_reads(
-    dst: bytes,
-    src: bytes,
-    shelf: int,
-    slot: int,
-    tag: int,
-    status: int,
-    flags: int,
-    error: int,
-    command: int,
-    data: bytes,
+    f: Fields, flags: int, error: int, command: int
 ) -> None:
     """The initiator reads dst, tag and status with one unpack and checks the rest of a clean
     answer by comparing one slice with response_head()."""
     header = Header(
-        dst=dst, src=src, shelf=shelf, slot=slot, command=command, tag=tag, flags=flags, error=error
+        dst=f.dst, src=f.src, shelf=f.shelf, slot=f.slot, command=command, tag=f.tag, flags=flags, error=error
     )
-    raw = (
-        encode_frame(Frame(header, AtaArg(cmd_status=status, data=data))) if command == Command.ATA else None
+    arg: AtaArg | bytes = (
+        AtaArg(cmd_status=f.command, data=f.data) if command == Command.ATA else bytes(ATA_HLEN)
     )
-    if raw is None:
-        raw = encode_frame(Frame(header, bytes(ATA_HLEN)))
+    raw = encode_frame(Frame(header, arg))
     got_dst, middle, got_tag, got_status = ATA_RESPONSE_KEY.unpack_from(raw)
     decoded = decode_frame(raw)
     assert (got_dst, got_tag) == (decoded.header.dst, decoded.header.tag)
     if isinstance(decoded.arg, AtaArg):
         assert got_status == decoded.arg.cmd_status
     clean = flags == HeaderFlag.RESPONSE and error == 0 and command == Command.ATA
-    assert (middle == response_head(src, RESPONSE_VERFLAGS, shelf, slot, Command.ATA)) == clean
+    assert (middle == response_head(f.src, RESPONSE_VERFLAGS, f.shelf, f.slot, Command.ATA)) == clean
 
 
-@given(
-    dst=macs,
-    src=macs,
-    shelf=shelves,
-    slot=slots,
-    tag=tags,
-    aflags=bytes8,
-    feature=bytes8,
-    count=bytes8,
-    command=bytes8,
-    lba=lbas,
-)
-def test_the_little_endian_request_unpack_reads_what_decode_frame_reads(
-    dst: bytes,
-    src: bytes,
-    shelf: int,
-    slot: int,
-    tag: int,
-    aflags: int,
-    feature: int,
-    count: int,
-    command: int,
-    lba: int,
-) -> None:
-    header = Header(dst=dst, src=src, shelf=shelf, slot=slot, command=Command.ATA, tag=tag)
-    raw = encode_frame(
-        Frame(
-            header,
-            AtaArg(aflags=aflags, err_feature=feature, sector_count=count, cmd_status=command, lba=lba),
-        )
-    )
-    fields = ATA_REQUEST_LE.unpack_from(raw)
-    got_dst, got_src, ethertype, verflags, error, got_shelf, got_slot, aoe_command = fields[:8]
-    got_aflags, got_feature, got_count, got_command, lba_lo, lba_hi = fields[8:]
-    assert (got_dst, got_src, ethertype, verflags, error) == (dst, src, TYPE_AOE_LE, REQUEST_VERFLAGS, 0)
-    assert (got_shelf, got_slot, aoe_command) == (swap16(shelf), slot, Command.ATA)
-    assert (got_aflags, got_feature, got_count, got_command) == (aflags, feature, count, command)
-    assert lba_lo | lba_hi << 32 == lba
+@given(f=fields)
+def test_the_little_endian_request_unpack_reads_what_decode_frame_reads(f: Fields) -> None:
+    """As the target reads a request: one unpack, the EtherType and shelf byte-swapped."""
+    got = ATA_REQUEST_LE.unpack_from(f.typed())
+    assert got[:5] == (f.dst, f.src, TYPE_AOE_LE, REQUEST_VERFLAGS, 0)
+    assert got[5:8] == (swap16(f.shelf), f.slot, Command.ATA)
+    assert got[8:12] == (f.aflags, f.feature, f.count, f.command)
+    assert got[12] | got[13] << 32 == f.lba
 
 
-@given(
-    requester=macs,
-    target=macs,
-    shelf=shelves,
-    slot=slots,
-    tag=tags,
-    aflags=bytes8,
-    count=st.integers(1, 255),
-    command=bytes8,
-    lba=lbas,
-    status=bytes8,
-    error=bytes8,
-    data=st.binary(max_size=600),
-)
-def test_a_reply_written_over_its_request_is_the_typed_reply(
-    requester: bytes,
-    target: bytes,
-    shelf: int,
-    slot: int,
-    tag: int,
-    aflags: int,
-    count: int,
-    command: int,
-    lba: int,
-    status: int,
-    error: int,
-    data: bytes,
-) -> None:
-    """As the target answers in place: head and registers written over the request, the data
-    (a read's) or the padding (a write's) after them."""
-    request = typed_request(target, requester, shelf, slot, tag, aflags, count, command, lba, bytes(512))
-    buf = bytearray(request) + bytes(1200)
-    ATA_REPLY_HEAD_LE.pack_into(buf, 0, requester, target, TYPE_AOE_LE, RESPONSE_VERFLAGS, 0)
+@given(f=fields, status=byte, error=byte)
+def test_a_reply_written_over_its_request_is_the_typed_reply(f: Fields, status: int, error: int) -> None:
+    """As the target answers in place: head and registers written over the request, then the
+    data (a read's) or the padding (a write's)."""
+    buf = bytearray(replace(f, dst=f.src, src=f.dst, data=bytes(1024)).typed()) + bytes(1200)
+    ATA_REPLY_HEAD_LE.pack_into(buf, 0, f.dst, f.src, TYPE_AOE_LE, RESPONSE_VERFLAGS, 0)
     ATA_REGISTERS.pack_into(buf, ERR_FEATURE_OFFSET, error, 0, status)
-    if data:
-        buf[ATA_HLEN : ATA_HLEN + len(data)] = data
-        length = padded_length(ATA_HLEN + len(data))
-        buf[ATA_HLEN + len(data) : length] = bytes(length - ATA_HLEN - len(data))
+    if f.data:
+        buf[ATA_HLEN : ATA_HLEN + len(f.data)] = f.data
+        length = ATA_HLEN + len(f.data)
     else:
         buf[ATA_HLEN : padded_length(ATA_HLEN)] = ATA_REPLY_PAD
         length = padded_length(ATA_HLEN)
-    header = Header(
-        dst=requester,
-        src=target,
-        shelf=shelf,
-        slot=slot,
-        command=Command.ATA,
-        tag=tag,
-        flags=HeaderFlag.RESPONSE,
-    )
-    arg = AtaArg(aflags=aflags, err_feature=error, sector_count=0, cmd_status=status, lba=lba, data=data)
-    assert bytes(buf[:length]) == encode_frame(Frame(header, arg))
+    expected = replace(f, feature=error).typed(HeaderFlag.RESPONSE, status)
+    assert bytes(buf[:length]) == expected
     assert buf[COMMAND_OFFSET] == Command.ATA
 
 

@@ -38,12 +38,12 @@ from pyaoe.service.initiator.operations import Listener
 from pyaoe.service.initiator.ports import LINK_ERRORS, LinkWatch, Port, PortTable, scan_interfaces
 from pyaoe.service.initiator.stats import EventTally, InitiatorStats, snapshot
 
-__all__ = ["IoLoop", "Command", "LATER", "RESCAN_INTERVAL"]
+__all__ = ["IoLoop", "LoopCall", "LATER", "RESCAN_INTERVAL"]
 
 log = logging.getLogger("pyaoe.initiator")
 
 #: Work for the I/O thread: called with ``now``; its result completes the command's future.
-Command = Callable[[float], Any]
+LoopCall = Callable[[float], Any]
 #: A command's result meaning "the future is completed later, by an engine event".
 LATER = object()
 #: Scan the interfaces this often even without a netlink notice (a missed one, another
@@ -91,7 +91,7 @@ class IoLoop:
         self._link_watch: LinkWatch | None = None
         self._wake_fd = -1
         self._wake_pending = False
-        self._commands: deque[tuple[Command, Future[Any]]] = deque()
+        self._commands: deque[tuple[LoopCall, Future[Any]]] = deque()
         self._post_lock = threading.Lock()
         #: Request id -> (its future, the caller's buffer for read_into or None).
         self.pending: dict[int, tuple[Future[Any], Any]] = {}
@@ -119,7 +119,7 @@ class IoLoop:
         self.stop_requested = True
         self.wake()
 
-    def post(self, command: Command, future: Future[Any]) -> None:
+    def post(self, command: LoopCall, future: Future[Any]) -> None:
         """Queue ``command`` for the thread; ``future`` fails at once if it will never run."""
         # Under the lock _finish() takes to stop accepting: a command is either queued before
         # the last drain or refused here, never left waiting forever.
@@ -272,7 +272,7 @@ class IoLoop:
         if added and self.thread is not None:
             # Devices may be reachable through the new interface: ask (the first discovery
             # at start-up is the engine's own).
-            self.engine.discover(now)
+            self.engine.discover()
 
     def _port_trouble(self, port: Port, now: float) -> None:
         try:

@@ -136,24 +136,24 @@ class InitiatorService:
     # -- requests ----------------------------------------------------------------------------
     def read(self, name: DeviceRef, offset: int, length: int) -> Future[bytes]:
         """Read ``length`` bytes at byte ``offset`` (any alignment)."""
-        return self._submit(lambda now: self._io.engine.submit_read(name, offset, length, now), None)
+        return self._submit(lambda now: self._io.engine.submit_read(name, offset, length), None)
 
     def read_into(self, name: DeviceRef, offset: int, buffer: Any) -> Future[int]:
         """Read len(buffer) bytes at ``offset`` into ``buffer`` (writable, kept alive until done)."""
         view = memoryview(buffer).cast("B")
         if view.readonly:
             raise TypeError("read_into needs a writable buffer")
-        return self._submit(lambda now: self._io.engine.submit_read_into(name, offset, view, now), view)
+        return self._submit(lambda now: self._io.engine.submit_read_into(name, offset, view), view)
 
     def write(self, name: DeviceRef, offset: int, data: bytes | bytearray | memoryview) -> Future[None]:
         """Write ``data`` at ``offset``; done when every frame of it has been acknowledged."""
         if not isinstance(data, bytes):
             data = bytes(data)  # the caller may reuse its buffer as soon as we return
-        return self._submit(lambda now: self._io.engine.submit_write(name, offset, data, now), None)
+        return self._submit(lambda now: self._io.engine.submit_write(name, offset, data), None)
 
     def flush_cache(self, name: DeviceRef) -> Future[None]:
         """FLUSH CACHE (EXT) to every target of the device; done when answered."""
-        return self._submit(lambda now: self._io.engine.submit_flush(name, now), None)
+        return self._submit(lambda now: self._io.engine.submit_flush(name), None)
 
     def _submit(self, start: Callable[[float], int], into: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -171,7 +171,7 @@ class InitiatorService:
     # -- control -----------------------------------------------------------------------------
     def discover(self) -> None:
         """Broadcast a Query Config on every allowed interface (does not wait for answers)."""
-        self._io.post(lambda now: self._io.engine.discover(now), Future())
+        self._io.post(lambda now: self._io.engine.discover(), Future())
 
     def rescan(self) -> list[str]:
         """Scan the interfaces now (as a link change makes it do) and broadcast a Query Config
@@ -179,7 +179,7 @@ class InitiatorService:
 
         def scan(now: float) -> list[str]:
             self._io.rescan(now)
-            self._io.engine.discover(now)
+            self._io.engine.discover()
             return sorted(self._io.ports.by_name)
 
         return self.call(scan)  # type: ignore[no-any-return]
@@ -189,11 +189,11 @@ class InitiatorService:
         return self.call(lambda now: self._io.stats())  # type: ignore[no-any-return]
 
     def revalidate(self, name: DeviceRef) -> None:
-        self.call(lambda now: self._io.engine.revalidate(name, now))
+        self.call(lambda now: self._io.engine.revalidate(name))
 
     def flush_devices(self, what: str = "") -> list[str]:
         """Drop devices: "" those down and not open, "all" every unused one, or one by name."""
-        return self.call(lambda now: [a.name for a in self._io.engine.flush(what, now)])  # type: ignore[no-any-return]
+        return self.call(lambda now: [a.name for a in self._io.engine.flush(what)])  # type: ignore[no-any-return]
 
     @property
     def iflist(self) -> tuple[str, ...]:
