@@ -18,8 +18,8 @@ from pyaoe.lab.netns import Lab, Link, in_netns
 from pyaoe.net import PacketSocket
 from pyaoe.service.initiator import InitiatorService
 from pyaoe.service.initiator.ports import BATCH, LinkWatch, Port, scan_interfaces
-from support.wait import wait_until
 from support.packets import recv_frame
+from support.wait import wait_until
 
 pytestmark = pytest.mark.netns
 

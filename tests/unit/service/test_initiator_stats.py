@@ -61,7 +61,7 @@ def test_a_device_going_down_is_an_error_of_its_own_and_flush_forgets_it() -> No
     pair = pair_over_two_interfaces(loss=0.0, deadsecs=2.0)
     pair.wait_up("e1.0")
     pair.set_alive(0, False)
-    pair.initiator.submit_read("e1.0", 0, 4096, pair.clock.now)
+    pair.initiator.submit_read("e1.0", 0, 4096)
     pair.run_for(1.5)
     # Past deadsecs in one step: a clock stopped exactly on first_sent + deadsecs can find
     # now - first_sent a rounding short of deadsecs (the engine then resends at once, forever).
@@ -73,7 +73,7 @@ def test_a_device_going_down_is_an_error_of_its_own_and_flush_forgets_it() -> No
     (device,) = stats.devices
     assert (device.state, device.errors["down"]) == ("down", 1)
     assert device.retransmits >= 1
-    engine.flush("e1.0", pair.clock.now)
+    engine.flush("e1.0")
     tally.forget(E1_0)
     assert tally.devices == {}
 
