@@ -4,6 +4,7 @@ extras, no repository on the path), it holds the library, the daemons, the comma
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RIGS = ("qemu", "initramfs", "faketree", "guest/")
 #: What pyproject.toml's [project] dependencies name (a user's pip fetches them too).
 DEPENDENCIES = ("prometheus-client", "tqdm")
+#: What a working tree holds beside the sources: never part of a build.
+UNBUILT = ("build", ".venv", "*.egg-info", ".git", ".*_cache", ".hypothesis", "__pycache__")
 #: Console scripts pyproject.toml declares.
 COMMANDS = ("pyaoe", "vblade", "vbladed", "aoeping", "aoecfg", "aoe-stat", "aoe-discover", "aoe-flush")
 
@@ -28,9 +31,13 @@ def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # From a copy without build/: setuptools reuses build/lib, which in a working tree can hold
+    # modules since removed from src/ (a clean checkout has none).
+    source = tmp_path_factory.mktemp("source") / "pyaoe"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*UNBUILT))
     # No build isolation: the venv's setuptools (the test extra), nothing fetched.
     done = run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, ROOT
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, source
     )
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("pyaoe-*.whl")
