@@ -103,8 +103,9 @@ class FastPath:
         """Answer the request in each of ``buffers`` (the first len(lengths) bytes of it), in order,
         by overwriting it with the reply; the reply lengths, or NOT_HANDLED for a frame that is
         anything but a well-formed, in-range unicast READ/WRITE from an allowed initiator (its
-        header and write data are then intact for handle_frame). Each buffer must hold the
-        largest reply the MTU allows.
+        header and write data are then intact for handle_frame: a masked-out source, a host
+        other than a reserve's holders, a write to a read-only export among them). Each buffer
+        must hold the largest reply the MTU allows.
 
         Frames are executed in order: a run of contiguous frames in one direction waits for
         one vectored call, made before any frame that does not extend the run. The per-frame
@@ -138,8 +139,15 @@ class FastPath:
             ):
                 continue
             export, readv, writev = entry
+            # Access control as the engine does it, per source: a masked-out source (dropped)
+            # and a reserved export's other hosts (AoE error 6) go to the engine, which counts
+            # and answers them; an allowed host's frames stay here.
             state = export.state
-            if state.mask_list or state.reserve_list:
+            masks = state.mask_list
+            if masks and src not in masks:
+                continue
+            holders = state.reserve_list
+            if holders and src not in holders:
                 continue
             if ata in _EXTENDED:
                 lba |= lba_hi << 32
