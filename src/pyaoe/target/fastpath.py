@@ -184,7 +184,7 @@ class FastPath:
                         waiting, run, _Run(writing, start, end, indexes, sources, views), buffers, replies
                     )
                 else:
-                    self._finish(run, writing, start, indexes, sources, views, buffers, replies)
+                    self._answer(run, writing, start, None, indexes, sources, views, buffers, replies)
                 indexes, sources, views = [], [], []
             if not indexes:
                 run, writing, start = entry, write, offset
@@ -198,7 +198,7 @@ class FastPath:
                     waiting, run, _Run(writing, start, end, indexes, sources, views), buffers, replies
                 )
             else:
-                self._finish(run, writing, start, indexes, sources, views, buffers, replies)
+                self._answer(run, writing, start, None, indexes, sources, views, buffers, replies)
         if waiting:
             self._submit(waiting, buffers, replies)
         return replies
@@ -233,42 +233,30 @@ class FastPath:
         except OSError:
             done = [0] * len(runs)
         for (_e, r), n in zip(waiting, done, strict=True):
-            self._answer(entry, r.writing, n, r.indexes, r.sources, r.views, buffers, replies)
+            self._answer(entry, r.writing, r.start, n, r.indexes, r.sources, r.views, buffers, replies)
 
-    def _finish(
+    def _answer(
         self,
         run: _Export | None,
         writing: bool,
         start: int,
+        done: int | None,
         indexes: list[int],
         sources: list[bytes],
         views: list[memoryview],
         buffers: Sequence[memoryview],
         replies: list[int],
     ) -> None:
-        """Do a run's I/O in one call; answer every frame it covered in full, and leave the rest
-        NOT_HANDLED (the engine repeats their I/O and reports the error)."""
+        """Answer a run: every frame its I/O covered in full gets its reply; the rest stay
+        NOT_HANDLED (the engine repeats their I/O and reports the error). ``done`` is the bytes
+        a submit() did; None: do the run's I/O here, in one call."""
         if run is None:
             return
-        try:
-            done = (run.writev if writing else run.readv)(views, start)
-        except OSError:
-            done = 0
-        self._answer(run, writing, done, indexes, sources, views, buffers, replies)
-
-    def _answer(
-        self,
-        run: _Export,
-        writing: bool,
-        done: int,
-        indexes: list[int],
-        sources: list[bytes],
-        views: list[memoryview],
-        buffers: Sequence[memoryview],
-        replies: list[int],
-    ) -> None:
-        """Build the replies of a run whose I/O did ``done`` bytes: every frame it covered in
-        full is answered; the rest stay NOT_HANDLED."""
+        if done is None:
+            try:
+                done = (run.writev if writing else run.readv)(views, start)
+            except OSError:
+                done = 0
         pack_head = ATA_REPLY_WORDS.pack_into
         pack_regs = ATA_REGISTERS.pack_into
         mac = self._mac
