@@ -129,7 +129,18 @@ def io_uring() -> None:
     FileBackend.submit = submit  # type: ignore[attr-defined]
 
 
+def c_loop() -> None:
+    """The fast path's per-frame loop in C (fastloop.c, built now) for exports on a plain file."""
+    from native_fastpath import NativeFastPath, build_loop
+
+    from pyaoe.service import target_port
+
+    NativeFastPath.loop = build_loop()
+    target_port.FastPath = NativeFastPath  # type: ignore[attr-defined, assignment]
+
+
 LEVERS: dict[str, Callable[[], None]] = {
+    "c-loop": c_loop,
     "io-uring": io_uring,
     "rx-ring": rx_ring,
     "mmap-reads": mmap_reads,
