@@ -75,6 +75,9 @@ def test_target_rows_have_sane_figures(
                 assert 0 < figures["p50_us"] <= figures["p99_us"], (rid, side)
         assert row["ratio"]["iops"] == pytest.approx(row["pyaoe"]["iops"] / row["reference"]["iops"])
         assert row["headroom"] > 0
+        # Every target row also as a fraction of the no-op responder on the same wire (issue 11).
+        for key in ("pyaoe_vblade", "pyaoe_null", "vblade_null"):
+            assert row["paired"][key] > 0, (rid, key)
     assert cpu_total > 0, "no process was ever seen using CPU"
 
 
@@ -120,6 +123,14 @@ def test_the_table_shows_ratios_and_the_generator_check(
     assert "mtu1500-cache/seq-read: seq read" in proc.stdout
     assert proc.stdout.count("    ratio ") >= len(SETUPS) * len(WORKLOADS)
     assert "generator: " in proc.stdout
+    # The summary: every target row with pyaoe, vblade and aoenull and the three ratios measured.
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("row "))
+    assert lines[start].split() == ["row", "pyaoe", "vblade", "aoenull", "py/vb", "py/null", "vb/null"]
+    summary = lines[start + 2 : lines.index("", start)]
+    target_rows = [r["id"] for r in report["rows"] if r["kind"] in ("target", "aoeblast")]
+    assert [line.split()[0] for line in summary] == target_rows
+    assert all(len(line.split()) == 7 and "-" not in line.split()[1:] for line in summary), summary
     check = report["generator_check"]
     assert check["min_headroom"] > 0 and isinstance(check["ok"], bool)
 

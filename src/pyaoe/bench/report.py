@@ -19,7 +19,7 @@ from pyaoe.bench.peers import METRICS_KIND
 from pyaoe.bench.plan import YARDSTICK_WORKLOADS, BenchOptions, initiator_workloads, row_id, setups_for
 from pyaoe.bench.runner import Measurements
 
-__all__ = ["build_report", "format_table", "write_json", "KINDS", "HEADROOM_MIN"]
+__all__ = ["build_report", "format_summary", "format_table", "write_json", "KINDS", "HEADROOM_MIN"]
 
 #: Row kinds, in table order.
 KINDS = ("target", "aoeblast", API_KIND, FUSE_KIND)
@@ -94,7 +94,19 @@ def _row(m: Measurements, rid: str, kind: str, base_rid: str, setup: Any, worklo
         best = pyaoe["iops"] if pyaoe and pyaoe.get("iops") else 0.0
     headroom = ceiling["iops"] / best if ceiling and best else None
     metrics_on = _median_sample(sides.get(METRICS_KIND))
+    # Target rows: each target's IOPS as a fraction of the no-op's on the same wire (how close
+    # to the ceiling it gets), and pyaoe over vblade, each a median of the rounds' own ratios.
+    paired = (
+        {
+            "pyaoe_vblade": _paired_ratio(sides.get("pyaoe"), sides.get("vblade")),
+            "pyaoe_null": _paired_ratio(sides.get("pyaoe"), sides.get("null")),
+            "vblade_null": _paired_ratio(sides.get("vblade"), sides.get("null")),
+        }
+        if kind in ("target", "aoeblast")
+        else None
+    )
     return {
+        "paired": paired,
         "metrics_on": metrics_on,
         "metrics_ratio": _paired_ratio(sides.get(METRICS_KIND), sides.get("pyaoe")),
         "id": rid,
@@ -217,6 +229,26 @@ def _heading(r: dict[str, Any]) -> str:
     return f"{r['id']}: {w['pattern']} {w['mode']}, {size}{shape}, QD {w['queue_depth']}"
 
 
+def _paired_cell(value: float | None) -> str:
+    return "-".rjust(8) if value is None else f"{value:.2f}".rjust(8)
+
+
+def format_summary(report: dict[str, Any]) -> list[str]:
+    """The target rows in one table: IOPS of pyaoe, vblade and the no-op (aoenull), pyaoe over
+    vblade and each target over the no-op (medians of the rounds' own ratios)."""
+    head = f"{'row':<34}{'pyaoe':>10}{'vblade':>10}{'aoenull':>10}{'py/vb':>8}{'py/null':>8}{'vb/null':>8}"
+    out = [head, "-" * len(head)]
+    for r in report["rows"]:
+        if r["kind"] not in ("target", "aoeblast") or not r.get("paired"):
+            continue
+        iops = [(r[side] or {}).get("iops") for side in ("pyaoe", "reference", "ceiling")]
+        cells = "".join("-".rjust(10) if v is None else f"{v:,.0f}".rjust(10) for v in iops)
+        p = r["paired"]
+        ratios = "".join(_paired_cell(p[k]) for k in ("pyaoe_vblade", "pyaoe_null", "vblade_null"))
+        out.append(f"{r['id']:<34}{cells}{ratios}")
+    return out
+
+
 def format_table(report: dict[str, Any]) -> str:
     header = f"{'':<{_INDENT}}{'':<{_SIDE}}" + "".join(h.rjust(w) for h, _k, w, _d in _COLS)
     out = [header, "-" * len(header)]
@@ -244,9 +276,15 @@ def format_table(report: dict[str, Any]) -> str:
                 tail = f"  headroom {head:.2f}x" if head else ""
                 if head is not None and head < HEADROOM_MIN and r["workload"]["queue_depth"] > 1:
                     tail += " (generator-bound?)"
+                p = r["paired"] or {}
+                if p.get("pyaoe_null") is not None and p.get("vblade_null") is not None:
+                    tail += f"; of the no-op: pyaoe {p['pyaoe_null']:.2f}, vblade {p['vblade_null']:.2f}"
             else:
                 tail = f"  no-op/pyaoe {head:.2f}x" if head else ""
             out.append(_line("no-op", r["ceiling"], tail=tail))
+    summary = format_summary(report)
+    if len(summary) > 2:
+        out += ["", "Target rows, IOPS (medians); ratios are medians of each round's own ratio:", *summary]
     check = report["generator_check"]
     host = report["host"]
     tcpu, gcpu = report["options"]["target_cpu"], report["options"]["generator_cpu"]

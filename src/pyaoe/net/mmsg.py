@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from struct import Struct
 
-__all__ = ["MmsgBatch", "MSG_WAITFORONE", "MSG_DONTWAIT"]
+__all__ = ["MmsgBatch", "MmsgSender", "MSG_WAITFORONE", "MSG_DONTWAIT"]
 
 MSG_DONTWAIT = 0x40
 MSG_WAITFORONE = 0x10000
@@ -34,6 +34,40 @@ _MSG_LEN_OFFSET = _MMSGHDR.size - 8
 _MSG_LEN = Struct("@I")
 
 
+class MmsgSender:
+    """sendmmsg(2) of up to ``count`` frames, each one iovec whose base and length the caller
+    sets in place (``bases[j]``, ``lengths[j]``) before send(total)."""
+
+    def __init__(self, fd: int, count: int) -> None:
+        self.fd = fd
+        self._iov = ctypes.create_string_buffer(_IOVEC.size * count)
+        self._msgs = ctypes.create_string_buffer(_MMSGHDR.size * count)
+        iov_base = ctypes.addressof(self._iov)
+        for i in range(count):
+            _MMSGHDR.pack_into(self._msgs, i * _MMSGHDR.size, 0, 0, iov_base + i * _IOVEC.size, 1, 0, 0, 0, 0)
+        self._msgs_address = ctypes.addressof(self._msgs)
+        # Strided views of the iov_base and iov_len fields: set per frame without a Struct call.
+        words = memoryview(self._iov).cast("B").cast("Q")
+        self.bases = words[0 :: _IOVEC.size // 8]
+        self.lengths = words[1 :: _IOVEC.size // 8]
+
+    def send(self, total: int) -> int:
+        """Send the first ``total`` iovecs (retrying the rest of a partial send); returns how
+        many were sent. A full queue (ENOBUFS, EAGAIN) drops the rest: initiators retransmit."""
+        sent = 0
+        while sent < total:
+            n = _sendmmsg(self.fd, self._msgs_address + sent * _MMSGHDR.size, total - sent, 0)
+            if n < 0:
+                err = ctypes.get_errno()
+                if err == errno.EINTR:
+                    continue
+                if err in (errno.ENOBUFS, errno.EAGAIN):
+                    break
+                raise OSError(err, os.strerror(err))
+            sent += n
+        return sent
+
+
 class MmsgBatch:
     """``count`` buffers of ``size`` bytes, received and sent in batches on socket ``fd``."""
 
@@ -46,27 +80,18 @@ class MmsgBatch:
         self.buffers: list[memoryview] = [memoryview(s).cast("B") for s in self._storage]
         self._addresses = [ctypes.addressof(s) for s in self._storage]
         self._recv_iov = ctypes.create_string_buffer(_IOVEC.size * count)
-        self._send_iov = ctypes.create_string_buffer(_IOVEC.size * count)
         self._recv_msgs = ctypes.create_string_buffer(_MMSGHDR.size * count)
-        self._send_msgs = ctypes.create_string_buffer(_MMSGHDR.size * count)
         recv_iov_base = ctypes.addressof(self._recv_iov)
-        send_iov_base = ctypes.addressof(self._send_iov)
         for i, address in enumerate(self._addresses):
             _IOVEC.pack_into(self._recv_iov, i * _IOVEC.size, address, size)
             _MMSGHDR.pack_into(
                 self._recv_msgs, i * _MMSGHDR.size, 0, 0, recv_iov_base + i * _IOVEC.size, 1, 0, 0, 0, 0
             )
-            _MMSGHDR.pack_into(
-                self._send_msgs, i * _MMSGHDR.size, 0, 0, send_iov_base + i * _IOVEC.size, 1, 0, 0, 0, 0
-            )
         self._recv_msgs_address = ctypes.addressof(self._recv_msgs)
-        self._send_msgs_address = ctypes.addressof(self._send_msgs)
         self._recv_view = memoryview(self._recv_msgs).cast("B")
-        self._send_iov_view = memoryview(self._send_iov).cast("B")
-        # Strided views of the msg_len fields and of the send iov_len fields: read and written
-        # per frame without a Struct call.
+        # A strided view of the msg_len fields: read per frame without a Struct call.
         self._recv_lengths = self._recv_view.cast("I")[_MSG_LEN_OFFSET // 4 :: _MMSGHDR.size // 4]
-        self._send_lengths = self._send_iov_view.cast("Q")[1 :: _IOVEC.size // 8]
+        self._sender = MmsgSender(fd, count)
         #: The send iovecs point at buffers 0, 1, 2... in order (send_first relies on it).
         self._sequential = False
 
@@ -95,37 +120,23 @@ class MmsgBatch:
     def send(self, frames: Sequence[tuple[int, int]]) -> int:
         """Send buffers by (index, length) in one call (retrying the rest of a partial send);
         returns how many were sent."""
-        view = self._send_iov_view
+        bases, lengths = self._sender.bases, self._sender.lengths
         addresses = self._addresses
         self._sequential = False
         for j, (index, length) in enumerate(frames):
-            _IOVEC.pack_into(view, j * _IOVEC.size, addresses[index], length)
-        return self._send_all(len(frames))
+            bases[j] = addresses[index]
+            lengths[j] = length
+        return self._sender.send(len(frames))
 
     def send_first(self, lengths: Sequence[int]) -> int:
         """Send buffers 0, 1, 2... with these lengths in one call (the caller filled them in
         that order); returns how many were sent. Cheaper than send(): only lengths are written."""
+        sender = self._sender
         if not self._sequential:
-            view = self._send_iov_view
             for i, address in enumerate(self._addresses):
-                _IOVEC.pack_into(view, i * _IOVEC.size, address, 0)
+                sender.bases[i] = address
             self._sequential = True
-        send_lengths = self._send_lengths
+        send_lengths = sender.lengths
         for j, length in enumerate(lengths):
             send_lengths[j] = length
-        return self._send_all(len(lengths))
-
-    def _send_all(self, total: int) -> int:
-        sent = 0
-        while sent < total:
-            n = _sendmmsg(self.fd, self._send_msgs_address + sent * _MMSGHDR.size, total - sent, 0)
-            if n < 0:
-                err = ctypes.get_errno()
-                if err == errno.EINTR:
-                    continue
-                if err in (errno.ENOBUFS, errno.EAGAIN):
-                    # The queue is full: drop the rest; initiators retransmit.
-                    break
-                raise OSError(err, os.strerror(err))
-            sent += n
-        return sent
+        return sender.send(len(lengths))

@@ -48,6 +48,10 @@ __all__ = [
     "ATA_RESPONSE_KEY",
     "RESPONSE_HEAD",
     "ATA_REQUEST_LE",
+    "ATA_REQUEST_WORDS",
+    "ATA_REPLY_WORDS",
+    "aoe_word",
+    "address_word",
     "ATA_REPLY_HEAD_LE",
     "ATA_REGISTERS",
     "TYPE_AOE_LE",
@@ -154,6 +158,12 @@ def response_head(src: bytes, verflags: int, shelf: int, slot: int, command: int
 #: LBA 4-5. The ATA registers are little-endian; the big-endian EtherType and shelf come out
 #: byte-swapped (compare them with swap16() of the value instead of converting each frame's).
 ATA_REQUEST_LE = Struct("<6s6sHBBHBB4xBBBBIH")
+#: The same request as the fast path reads it, in as few objects as it needs: dst, src, then
+#: EtherType|ver-flags|error and shelf|slot|command each as one little-endian word (compared
+#: whole, see aoe_word()), the sector count, ATA command and LBA (low 4 and high 2 bytes).
+ATA_REQUEST_WORDS = Struct("<6s6sII6xBBIH")
+#: A reply's dst and src, then its EtherType|ver-flags|error word (see aoe_word()).
+ATA_REPLY_WORDS = Struct("<6s6sI")
 #: A reply's dst, src, EtherType (byte-swapped: TYPE_AOE_LE), ver|flags, error, written over the
 #: request's; shelf, slot, command, tag and LBA stay as the request had them.
 ATA_REPLY_HEAD_LE = Struct("<6s6sHBB")
@@ -168,6 +178,18 @@ def swap16(value: int) -> int:
 
 #: ETH_P_AOE as ATA_REQUEST_LE reads it and ATA_REPLY_HEAD_LE writes it.
 TYPE_AOE_LE = swap16(ETH_P_AOE)
+
+
+def aoe_word(verflags: int, error: int = 0) -> int:
+    """Bytes TYPE_OFFSET to SHELF_OFFSET (EtherType 0x88A2, ver|flags, error) as one
+    little-endian word, as ATA_REQUEST_WORDS reads it and ATA_REPLY_WORDS writes it."""
+    return TYPE_AOE_LE | verflags << 16 | error << 24
+
+
+def address_word(shelf: int, slot: int, command: int) -> int:
+    """Bytes SHELF_OFFSET to TAG_OFFSET (shelf, big-endian on the wire, slot, command) as one
+    little-endian word, as ATA_REQUEST_WORDS reads it."""
+    return swap16(shelf) | slot << 16 | command << 24
 
 
 def _check() -> None:
@@ -186,6 +208,8 @@ def _check() -> None:
         (ATA_RESPONSE_KEY, CMD_STATUS_OFFSET + 1),
         (RESPONSE_HEAD, TAG_OFFSET - TYPE_OFFSET),
         (ATA_REQUEST_LE, LBA_OFFSET + 6),
+        (ATA_REQUEST_WORDS, LBA_OFFSET + 6),
+        (ATA_REPLY_WORDS, ERROR_OFFSET + 1),
         (ATA_REPLY_HEAD_LE, ERROR_OFFSET + 1),
         (ATA_REGISTERS, CMD_STATUS_OFFSET + 1 - ERR_FEATURE_OFFSET),
     )

@@ -98,7 +98,7 @@ class FileBackend:
 
     def readv(self, buffers: Sequence[memoryview], offset: int) -> int:
         """Fill ``buffers`` in turn from ``offset`` (one preadv for a whole run of frames)."""
-        length = sum(len(b) for b in buffers)
+        length = sum(map(len, buffers))
         if offset < 0 or offset + length > self._size:
             self._check(offset, length)
         if self._bounce is not None:
@@ -112,7 +112,7 @@ class FileBackend:
         """Write ``buffers`` in turn from ``offset``, all before returning (one pwritev)."""
         if self._readonly:
             raise PermissionError(1, "export is read-only")
-        length = sum(len(b) for b in buffers)
+        length = sum(map(len, buffers))
         if offset < 0 or offset + length > self._size:
             self._check(offset, length)
         if self._bounce is not None:

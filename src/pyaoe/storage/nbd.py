@@ -2,7 +2,8 @@
 
 The same window (-o/-l), read-only (-r) and O_SYNC-like (-s: every write FUA) modes as a file.
 A run of frames is one NBD request, read straight into the frames; a run larger than the
-server's block limit is several requests in flight at once. When the server goes away requests
+server's block limit, and the runs of one batch of frames (submit), are several requests in
+flight at once. When the server goes away requests
 fail (the target answers an ATA error) and the next one after a short pause reconnects.
 """
 
@@ -18,6 +19,7 @@ from pyaoe.protocol.nbd.uri import NbdAddress
 from pyaoe.protocol.nbd.wire import Cmd, CmdFlag
 from pyaoe.storage.readahead import ReadAhead
 from pyaoe.storage.window import export_window
+from pyaoe.target.backend import IoRun
 
 __all__ = ["NbdBackend", "RECONNECT_INTERVAL"]
 
@@ -118,6 +120,45 @@ class NbdBackend:
 
         self._guard(conn, write)
         return length
+
+    def submit(self, runs: Sequence[IoRun]) -> list[int]:
+        """Several runs in flight at once (see pyaoe.target.backend.Submit): every request of
+        the batch is sent, then every reply awaited, so a batch of random frames costs one
+        round trip to the server rather than one each. A run the server failed did 0 bytes."""
+        if len(runs) == 1:
+            writing, offset, buffers = runs[0]
+            try:
+                return [self.writev(buffers, offset) if writing else self.readv(buffers, offset)]
+            except OSError:
+                return [0]
+        conn = self._connection()
+        writes = any(writing for writing, _o, _b in runs)
+        if writes and self._readonly:
+            raise PermissionError(errno.EPERM, "export is read-only")
+        flags = CmdFlag.FUA if self.sync and conn.can_fua else CmdFlag(0)
+        lengths = [self._check(buffers, offset) for _w, offset, buffers in runs]
+        per_run = [
+            self._ops(
+                conn, Cmd.WRITE if writing else Cmd.READ, buffers, offset, flags if writing else CmdFlag(0)
+            )
+            for writing, offset, buffers in runs
+        ]
+        errors: list[int] = []
+
+        def batch() -> None:
+            if writes:
+                self._ahead.drop(conn)  # nothing read ahead may cross a write
+            errors.extend(conn.run([op for ops in per_run for op in ops]))
+            if writes and self.sync and not flags and conn.can_flush:
+                conn.check([Op(Cmd.FLUSH)])
+
+        self._guard(conn, batch)
+        done = []
+        first = 0
+        for length, ops in zip(lengths, per_run, strict=True):
+            done.append(0 if any(errors[first : first + len(ops)]) else length)
+            first += len(ops)
+        return done
 
     def flush(self) -> None:
         conn = self._connection()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Backend", "Vectored", "vectored"]
+__all__ = ["Backend", "IoRun", "Submit", "Vectored", "submitter", "vectored"]
 
 
 @runtime_checkable
@@ -17,7 +17,8 @@ class Backend(Protocol):
 
     Offsets are relative to the export's window: 0 is the first byte the initiator can reach.
     Errors are raised as OSError (the engine turns them into ATA errors). A backend may also
-    offer ``readv(buffers, offset)`` and ``writev(buffers, offset)`` (see vectored()).
+    offer ``readv(buffers, offset)`` and ``writev(buffers, offset)`` (see vectored()), and
+    ``submit(runs)`` to have several runs in flight at once (see submitter()).
     """
 
     @property
@@ -65,3 +66,18 @@ def vectored(backend: Backend, writing: bool) -> Vectored:
         return done
 
     return one_by_one
+
+
+#: One run of a batch: writing or not, its byte offset, the buffers it fills or writes in turn.
+IoRun = tuple[bool, int, Sequence[memoryview]]
+#: A batch of runs at once, none overlapping another where either writes (so they may run in
+#: any order, or all together); returns the bytes done of each run, in order (0: it failed).
+Submit = Callable[[Sequence[IoRun]], list[int]]
+
+
+def submitter(backend: Backend) -> Submit | None:
+    """The backend's own ``submit(runs)`` when it has one: a backend for which a round trip
+    costs more than the call (an NBD server) keeps a whole batch's runs in flight at once.
+    None otherwise: the fast path then does each run as it closes, with vectored()."""
+    own: Submit | None = getattr(backend, "submit", None)
+    return own

@@ -54,6 +54,32 @@ def test_rows_take_medians_ratios_and_headroom() -> None:
     assert len(row["rounds"]["pyaoe"]) == 3
 
 
+def test_target_rows_give_each_target_as_a_fraction_of_the_no_op_round_by_round() -> None:
+    m = Measurements()
+    # Round 2 ran on a slower machine for everyone: paired ratios cancel that.
+    for mine, theirs, null in ((100.0, 200.0, 400.0), (50.0, 100.0, 200.0), (120.0, 200.0, 480.0)):
+        m.add(RID, "pyaoe", sample(mine))
+        m.add(RID, "vblade", sample(theirs))
+        m.add(RID, "null", sample(null))
+    report = report_of(m)
+    row = {r["id"]: r for r in report["rows"]}[RID]
+    assert row["paired"]["pyaoe_vblade"] == pytest.approx(0.5)
+    assert row["paired"]["pyaoe_null"] == pytest.approx(0.25)
+    assert row["paired"]["vblade_null"] == pytest.approx(0.5)
+    table = format_table(report)
+    assert "of the no-op: pyaoe 0.25, vblade 0.50" in table
+    line = next(t for t in table.splitlines() if t.startswith(RID + " "))
+    assert line.split()[1:] == ["100", "200", "400", "0.50", "0.25", "0.50"]
+
+
+def test_a_target_row_without_a_no_op_run_says_so() -> None:
+    m = Measurements()
+    m.add(RID, "pyaoe", sample(100.0))
+    m.add(RID, "vblade", sample(200.0))
+    row = {r["id"]: r for r in report_of(m)["rows"]}[RID]
+    assert row["paired"]["pyaoe_null"] is None and row["paired"]["pyaoe_vblade"] == pytest.approx(0.5)
+
+
 def test_a_generator_as_slow_as_a_target_is_flagged() -> None:
     m = Measurements()
     m.add(RID, "pyaoe", sample(100.0))

@@ -125,3 +125,47 @@ def test_open_backend_refuses_o_direct_and_bad_uris(tmp_path: Path) -> None:
         open_backend("nbd+unix:///x")
     with pytest.raises(FileNotFoundError):
         open_backend(f"nbd+unix:///x?socket={tmp_path}/none.sock")
+
+
+def test_a_batch_of_runs_goes_out_at_once_and_each_lands_where_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """submit(): every request of the batch is sent before any reply is awaited (one round trip
+    for a batch of random frames), and each run reads or writes its own range."""
+    calls: list[int] = []
+    run = NbdConnection.run
+
+    def counted(self: NbdConnection, ops: list[Op]) -> list[int]:
+        calls.append(len(ops))
+        return run(self, ops)
+
+    monkeypatch.setattr(NbdConnection, "run", counted)
+    with memory_server(tmp_path / "s.sock", {"disk": MiB}) as served:
+        data = served.provider.disks["disk"].data
+        data[:] = os.urandom(MiB)
+        backend = open_backend(served.uri("disk"))
+        assert isinstance(backend, NbdBackend)
+        try:
+            first, second = frames(2), frames(1, 4096)
+            written = [memoryview(b"w" * 1024)]
+            done = backend.submit([(False, 512 * 1000, first), (True, 8192, written), (False, 65536, second)])
+            assert done == [2048, 1024, 4096]
+            assert calls == [3]
+            assert b"".join(bytes(b) for b in first) == bytes(data[512 * 1000 : 512 * 1000 + 2048])
+            assert bytes(second[0]) == bytes(data[65536 : 65536 + 4096])
+            assert bytes(data[8192 : 8192 + 1024]) == b"w" * 1024
+            # A single run takes the plain path (and its read-ahead for a sequential reader).
+            assert backend.submit([(False, 0, frames(1))]) == [1024]
+        finally:
+            backend.close()
+
+
+def test_a_batch_with_a_write_to_a_read_only_export_is_refused(tmp_path: Path) -> None:
+    with memory_server(tmp_path / "s.sock", {"disk": MiB}) as served:
+        backend = open_backend(served.uri("disk"), readonly=True)
+        assert isinstance(backend, NbdBackend)
+        try:
+            with pytest.raises(PermissionError):
+                backend.submit([(False, 0, frames(1)), (True, 4096, frames(1))])
+        finally:
+            backend.close()

@@ -15,8 +15,11 @@ from pyaoe.protocol import (
     BROADCAST_SHELF,
     ETH_P_AOE,
     SECTOR_SIZE,
+    AoeError,
     AtaCommand,
+    AtaErrorBit,
     AtaFlag,
+    AtaStatus,
     decode_frame,
 )
 from pyaoe.storage.memory import MemoryBackend
@@ -107,8 +110,59 @@ def test_unusual_frames_are_left_to_the_engine():
     for frame in declined:
         assert not check_same(frame)
     assert not check_same(ata(AtaCommand.WRITE_SECTORS, 0, 1, pattern(1)), readonly=True)
-    assert not check_same(ata(AtaCommand.READ_SECTORS, 0, 1), state=ExportState(mask_list=[HOST_A]))
+    assert not check_same(ata(AtaCommand.READ_SECTORS, 0, 1), state=ExportState(mask_list=[HOST_B]))
     assert not check_same(ata(AtaCommand.READ_SECTORS, 0, 1), state=ExportState(reserve_list=[HOST_B]))
+
+
+def test_allowed_hosts_of_masked_reserved_and_read_only_exports_take_the_fast_path():
+    """Access control must not send the hosts it lets in to the slow path (issue 11: a masked
+    export's random reads fell to 0.15x of vblade)."""
+    read, write = ata(AtaCommand.READ_SECTORS_EXT, 4, 2), ata(AtaCommand.WRITE_SECTORS, 4, 2, pattern(2))
+    assert check_same(read, state=ExportState(mask_list=[HOST_B, HOST_A]))
+    assert check_same(write, state=ExportState(mask_list=[HOST_A]))
+    assert check_same(read, state=ExportState(reserve_list=[HOST_A]))
+    assert check_same(write, state=ExportState(mask_list=[HOST_A], reserve_list=[HOST_B, HOST_A]))
+    assert check_same(read, readonly=True)
+
+
+def served(engine: TargetEngine, frame: bytes) -> list[bytes]:
+    """What a port sends for ``frame``: the fast path's reply, or the engine's for a frame the
+    fast path declined (the port hands it the same buffer)."""
+    buf = bytearray(BUFFER)
+    buf[: len(frame)] = frame
+    n = FastPath(engine).answer_batch((memoryview(buf),), (len(frame),))[0]
+    if n != NOT_HANDLED:
+        return [bytes(buf[:n])]
+    return engine.handle_frame(memoryview(buf)[: len(frame)])
+
+
+def test_denied_hosts_get_exactly_what_the_engine_gives_them():
+    """A masked-out source is dropped silently, another host of a reserved export gets AoE
+    error 6, a write to a read-only export ATA ABRT: the same bytes and counters as the engine's."""
+    cases = [
+        (ata(AtaCommand.READ_SECTORS, 0, 1, src=HOST_B), ExportState(mask_list=[HOST_A]), False),
+        (
+            ata(AtaCommand.WRITE_SECTORS, 0, 1, pattern(1), src=HOST_B),
+            ExportState(reserve_list=[HOST_A]),
+            False,
+        ),
+        (ata(AtaCommand.WRITE_SECTORS_EXT, 0, 1, pattern(1)), None, True),
+    ]
+    for frame, state, readonly in cases:
+        through_port, engine_only = twins(state, readonly)
+        got, want = served(through_port, frame), engine_only.handle_frame(frame)
+        assert got == want
+        assert through_port.exports[0].counters == engine_only.exports[0].counters
+    masked, _ = twins(ExportState(mask_list=[HOST_A]))
+    assert served(masked, ata(AtaCommand.READ_SECTORS, 0, 1, src=HOST_B)) == []
+    assert masked.exports[0].counters.dropped == 1
+    reserved, _ = twins(ExportState(reserve_list=[HOST_A]))
+    (reply,) = served(reserved, ata(AtaCommand.READ_SECTORS, 0, 1, src=HOST_B))
+    assert decode_frame(reply).header.error == AoeError.TARGET_RESERVED
+    read_only, _ = twins(readonly=True)
+    (reply,) = served(read_only, ata(AtaCommand.WRITE_SECTORS, 0, 1, pattern(1)))
+    assert decode_frame(reply).arg.cmd_status & AtaStatus.ERR  # type: ignore[union-attr]
+    assert decode_frame(reply).arg.err_feature == AtaErrorBit.ABRT  # type: ignore[union-attr]
 
 
 requests = st.tuples(
@@ -128,9 +182,24 @@ requests = st.tuples(
 )
 
 
-@settings(max_examples=400, deadline=None)
-@given(request=requests, tail=st.binary(max_size=40))
-def test_fast_path_and_engine_give_the_same_bytes(request, tail):
+#: Export states the hypothesis test draws: open, masked and reserved to the sender (HOST_A) or
+#: to another host only, and both at once.
+access = st.sampled_from(
+    [
+        None,
+        ExportState(mask_list=[HOST_A]),
+        ExportState(mask_list=[HOST_B]),
+        ExportState(reserve_list=[HOST_A]),
+        ExportState(reserve_list=[HOST_B]),
+        ExportState(mask_list=[HOST_B, HOST_A], reserve_list=[HOST_A, HOST_B]),
+        ExportState(mask_list=[HOST_A], reserve_list=[HOST_B]),
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(request=requests, tail=st.binary(max_size=40), state=access, readonly=st.booleans())
+def test_fast_path_and_engine_give_the_same_bytes(request, tail, state, readonly):
     command, lba, count, aflags, feature, slot_pick = request
     writing = command in (AtaCommand.WRITE_SECTORS, AtaCommand.WRITE_SECTORS_EXT)
     ext = command in (AtaCommand.READ_SECTORS_EXT, AtaCommand.WRITE_SECTORS_EXT)
@@ -140,5 +209,9 @@ def test_fast_path_and_engine_give_the_same_bytes(request, tail):
         ata(command, count=count, data=data, aflags=aflags, registers=registers, slot=2 + slot_pick % 2)
     )
     frame[AOE_HLEN + 1] = feature
-    took = check_same(bytes(frame) + (tail if not writing else b""))
+    frame = bytes(frame) + (tail if not writing else b"")
+    took = check_same(frame, state, readonly)
     event("fast path" if took else "engine")
+    through_port, engine_only = twins(state, readonly)
+    assert served(through_port, frame) == engine_only.handle_frame(frame)
+    assert through_port.exports[0].backend.buffer == engine_only.exports[0].backend.buffer  # type: ignore[attr-defined]

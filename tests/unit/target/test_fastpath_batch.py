@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pyaoe.protocol import ATA_HLEN, SECTOR_SIZE, AtaCommand, decode_frame
 from pyaoe.storage.memory import MemoryBackend
+from pyaoe.target.backend import IoRun
 from pyaoe.target.fastpath import NOT_HANDLED, FastPath
 
 from .frames import ata, make_engine, make_export, pattern
@@ -103,3 +107,98 @@ def test_a_call_failing_part_way_answers_what_it_covered_and_leaves_the_rest() -
     backend.fail_after = 0
     buffers, lengths = batch([ata(READ, 0, 2)])
     assert fast.answer_batch(buffers, lengths) == [NOT_HANDLED]
+
+
+class SubmittingBackend(MemoryBackend):
+    """A backend with submit() (as an NBD server's), which runs each batch's runs in REVERSE
+    order: were two runs that must not be in flight together ever handed over at once, the
+    bytes would differ from the engine's."""
+
+    def __init__(self, size: int, data: bytes) -> None:
+        super().__init__(size, data=data)
+        self.batches: list[list[tuple[bool, int, int]]] = []
+
+    def submit(self, runs: Sequence[IoRun]) -> list[int]:
+        self.batches.append([(writing, offset, len(views)) for writing, offset, views in runs])
+        done = [0] * len(runs)
+        for k in reversed(range(len(runs))):
+            writing, offset, views = runs[k]
+            for view in views:
+                done[k] += (self.write if writing else self.read_into)(view, offset + done[k])
+        return done
+
+
+def submitting() -> tuple[FastPath, SubmittingBackend]:
+    backend = SubmittingBackend(SECTORS * SECTOR_SIZE, pattern(SECTORS, seed=3))
+    return FastPath(make_engine(make_export(1, 2, backend=backend))), backend
+
+
+def test_a_batch_of_random_reads_is_one_submit() -> None:
+    fast, backend = submitting()
+    buffers, lengths = batch([ata(READ, lba, 2) for lba in (40, 2, 30, 8)])
+    replies = fast.answer_batch(buffers, lengths)
+    assert replies == [ATA_HLEN + 1024] * 4
+    assert backend.batches == [
+        [(False, 40 * 512, 1), (False, 2 * 512, 1), (False, 30 * 512, 1), (False, 8 * 512, 1)]
+    ]
+    for k, lba in enumerate((40, 2, 30, 8)):
+        data = decode_frame(bytes(buffers[k][: replies[k]])).arg.data  # type: ignore[union-attr]
+        assert data == pattern(SECTORS, seed=3)[lba * 512 : (lba + 2) * 512]
+
+
+def test_runs_that_overlap_a_write_go_in_a_later_submit() -> None:
+    fast, backend = submitting()
+    new = b"n" * 1024
+    frames = [
+        ata(READ, 10, 2),
+        ata(WRITE, 20, 2, new),
+        ata(READ, 0, 2),
+        ata(READ, 21, 1),
+        ata(WRITE, 40, 2, new),
+    ]
+    buffers, lengths = batch(frames)
+    replies = fast.answer_batch(buffers, lengths)
+    assert NOT_HANDLED not in replies
+    # The read of sector 21 overlaps the write before it: that write's batch is handed over first.
+    assert [[offset // 512 for _w, offset, _n in b] for b in backend.batches] == [[10, 20, 0], [21, 40]]
+    assert decode_frame(bytes(buffers[3][: replies[3]])).arg.data == new[:512]  # type: ignore[union-attr]
+
+
+def test_a_failed_submit_leaves_its_frames_to_the_engine() -> None:
+    fast, backend = submitting()
+
+    def refuse(runs: Sequence[IoRun]) -> list[int]:
+        raise OSError(5, "the server went away")
+
+    backend.submit = refuse  # type: ignore[method-assign]
+    fast.refresh()
+    frames = [ata(READ, 10, 2), ata(READ, 30, 2)]
+    buffers, lengths = batch(frames)
+    assert fast.answer_batch(buffers, lengths) == [NOT_HANDLED, NOT_HANDLED]
+    assert [bytes(b[: len(f)]) for b, f in zip(buffers, frames, strict=True)] == frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    requests=st.lists(
+        st.tuples(st.booleans(), st.integers(0, 14), st.integers(1, 2), st.integers(0, 255)),
+        min_size=1,
+        max_size=24,
+    )
+)
+def test_a_submitted_batch_gives_the_engines_bytes(requests: list[tuple[bool, int, int, int]]) -> None:
+    """Random reads and writes over a few sectors (so they overlap often), one batch through a
+    submitting backend that reverses each batch, against the engine one frame at a time."""
+    fast, backend = submitting()
+    twin = MemoryBackend(SECTORS * SECTOR_SIZE, data=pattern(SECTORS, seed=3))
+    engine = make_engine(make_export(1, 2, backend=twin))
+    frames = [
+        ata(WRITE, lba, count, bytes([fill]) * count * 512) if writing else ata(READ, lba, count)
+        for writing, lba, count, fill in requests
+    ]
+    buffers, lengths = batch(frames)
+    replies = fast.answer_batch(buffers, lengths)
+    assert NOT_HANDLED not in replies
+    for k, frame in enumerate(frames):
+        assert bytes(buffers[k][: replies[k]]) == engine.handle_frame(frame)[0]
+    assert backend.buffer == twin.buffer
