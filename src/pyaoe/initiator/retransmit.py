@@ -51,7 +51,9 @@ class Retransmit:
             return
         device = exchange.device
         deadsecs = self.config.deadsecs
-        if deadsecs and exchange.kind is not ExchangeKind.PROBE and now - exchange.first_sent >= deadsecs:
+        # The same sum the deadline was scheduled with: now - first_sent >= deadsecs can round
+        # below deadsecs at that very deadline, and the exchange would be resent, not given up.
+        if deadsecs and exchange.kind is not ExchangeKind.PROBE and now >= exchange.first_sent + deadsecs:
             if device.state is DeviceState.UP:
                 reason = f"no answer for {deadsecs:g} s"
                 self.fail_device(device, RequestError.DEVICE_DOWN, reason, timed_out=exchange.request)

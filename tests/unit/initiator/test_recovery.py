@@ -310,3 +310,22 @@ def test_an_interface_that_keeps_losing_frames_is_no_longer_used_for_that_target
     assert engine.devices()[0].targets[0].interfaces == ("eth0",)
     texts = [e.text for e in drain(engine) if isinstance(e, Diagnostic) and e.kind is DiagnosticKind.INFO]
     assert "aoe: e1.0: 5 frames lost on eth1 to 0200000000aa; no longer using that interface for it" in texts
+
+
+def test_device_goes_down_at_exactly_deadsecs_after_the_first_send() -> None:
+    # 0.2 + 0.5 is 0.7, but 0.7 - 0.2 is 0.49999999999999994: a check written as
+    # now - first_sent >= deadsecs misses the deadline it was woken for and resends instead.
+    engine = make_engine(deadsecs=0.5, discover_interval=0, initial_rto=1.0, min_rto=1.0, max_rto=1.0)
+    target = HandTarget()
+    bring_up(engine, target)
+    rid = engine.submit_read("e1.0", 0, 512)
+    assert len(engine.frames_to_send(0.2)) == 1
+    due = engine.get_timer()
+    assert due == 0.2 + 0.5
+    engine.handle_timer(due)
+    assert engine.frames_to_send(due) == []
+    events = drain(engine)
+    assert [e.reason for e in events if isinstance(e, DeviceDown)] == ["no answer for 0.5 s"]
+    assert [(e.request_id, e.error) for e in events if isinstance(e, RequestFailed)] == [
+        (rid, RequestError.TIMEOUT)
+    ]
