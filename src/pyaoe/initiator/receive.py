@@ -95,6 +95,7 @@ class Receiver:
         retire = self.inflight.retire
         dirty = self.backlog.dirty
         none_out = self.completion.none_out
+        answered_after = self.retransmit.answered_after
         # Module constants as locals: this loop runs for every frame.
         aoe_error_flag, failure_mask, hlen, aoe_hlen = _ERROR, _FAILURE_MASK, ATA_HLEN, AOE_HLEN
         read, rmw_read, identify, probe, in_flight = _READ, _RMW_READ, _IDENTIFY, _PROBE, _IN_FLIGHT
@@ -136,7 +137,8 @@ class Receiver:
 
                 # What an answer teaches: the window of the target the exchange is out at opens
                 # (Window), the answering target's round-trip time (RttEstimator), its interface's
-                # losses (Paths) and its taint (Target.scorn) come down.
+                # losses (Paths) and its taint (Target.scorn) come down, and frames sent before it
+                # on its interface and still out may be lost (Retransmit.answered_after).
                 current = exchange.target
                 if exchange.state is in_flight:
                     nout = current.nout
@@ -151,7 +153,15 @@ class Receiver:
                         paths.answered(ifname)
                     if answering.taint:
                         answering.taint -= 1
+                on_path = exchange.on_path
                 last = retire(exchange)
+                if on_path:
+                    # Frames still out on its interface: the oldest, if sent before this one,
+                    # may be lost (Retransmit.answered_after decides). Answers in order skip this.
+                    for head in on_path:
+                        if head.pseq < exchange.pseq:
+                            answered_after(head, now)
+                        break
                 device = exchange.device
                 if device is not marked:
                     dirty[device] = None
