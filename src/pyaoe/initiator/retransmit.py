@@ -108,6 +108,7 @@ class Retransmit:
         if self.dropped(exchange, now):
             return
         exchange.tries = 0
+        self.inflight.counters.fast_retransmits += 1
         self._wait_for_resend(exchange)
 
     @staticmethod
