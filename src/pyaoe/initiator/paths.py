@@ -86,12 +86,6 @@ class Paths:
             self.losses -= lost
             self.lost[name] = 0
 
-    def later_done(self, name: str, pseq: int, out: int) -> tuple[int, int]:
-        """Of the frames sent on ``name`` after its ``pseq``-th, ``out`` still out: how many
-        were sent, and how many are no longer out (answered, nearly always)."""
-        after = self.sent[name] - pseq
-        return after, after - out
-
     def timed_out(self, name: str, limit: int) -> bool:
         """A frame sent on ``name`` timed out; True when the interface is to be given up: it lost
         more than ``limit`` frames in a row and the target has another one."""

@@ -118,13 +118,14 @@ def test_growing_is_false_only_while_an_answer_would_change_nothing(
     for op, n in steps:
         if op == "ack":
             w.on_ack(n)
-        elif op == "timeout":
-            w.on_timeout()
+        elif op == "loss":
+            w.on_loss(n, n + 8)
         elif op == "reset":
             w.reset()
         else:
             w.set_nframes(n)
         assert w.growing == (w.maxout < w.nframes)
+        assert 1 <= w.maxout <= w.nframes and w.ssthresh >= 1
         if not w.growing:
             before = (w.maxout, w.ssthresh, w.next_cwnd)
             for nout in (0, 1, w.maxout, w.maxout + 1):
