@@ -146,6 +146,9 @@ class Receiver:
                     if window.growing:
                         window.on_ack(nout)
                     current.nout = nout - 1
+                else:
+                    # Waiting to be sent again, and its last send answered: it was late, not lost.
+                    current.window.spurious(exchange)
                 if answering is not None:
                     answering.rtt.update(now - sent_at)
                     paths = answering.paths
@@ -257,6 +260,9 @@ class Receiver:
         if sent_to.mac != src or address.shelf != shelf or address.slot != slot:
             self._unexpected(shelf, slot, tag, src, dst, now)
             return None
+        if tag != exchange.tag:
+            # An earlier send answered after it was sent again: it was late, not lost.
+            sent_to.window.spurious(exchange)
         current = exchange.target
         answering = current if current.mac == src else exchange.device.target(src)
         return exchange, answering, src, sent_at, flags, error, frame[CMD_STATUS_OFFSET]

@@ -104,7 +104,7 @@ class Retransmit:
         target = exchange.target
         target.nout -= 1
         self._off_path(exchange)
-        target.window.on_loss(exchange.seq, target.reads + target.writes)
+        target.window.on_loss(exchange.seq, target.reads + target.writes, exchange)
         if self.dropped(exchange, now):
             return
         exchange.tries = 0
@@ -143,7 +143,7 @@ class Retransmit:
             target.scorn()
             if not target.probing:
                 self.schedule_probe(device, target, now)
-        target.window.on_loss(exchange.seq, target.reads + target.writes)
+        target.window.on_loss(exchange.seq, target.reads + target.writes, exchange)
         ifname = exchange.ifname
         paths = target.paths
         if not paths.timed_out(ifname, 2 * target.window.nframes):

@@ -26,7 +26,7 @@ class Window:
     that cut already paid for.
     """
 
-    __slots__ = ("growing", "maxout", "next_cwnd", "nframes", "recover", "ssthresh")
+    __slots__ = ("before_cut", "cut_by", "growing", "maxout", "next_cwnd", "nframes", "recover", "ssthresh")
 
     def __init__(self, nframes: int) -> None:
         self.nframes = max(1, nframes)
@@ -37,6 +37,10 @@ class Window:
         self.next_cwnd = self.nframes
         self.growing = self.maxout < self.nframes
         self.recover = 0
+        #: What the last cut took (maxout, ssthresh, next_cwnd) and the frame it was for, until
+        #: an answer shows that frame was not lost after all (spurious()) or the next cut.
+        self.before_cut: tuple[int, int, int] | None = None
+        self.cut_by: object = None
 
     def reset(self) -> None:
         """Back to one frame, ssthresh at half the cap (the driver's aoecmd_wreset)."""
@@ -69,17 +73,33 @@ class Window:
         self.maxout = maxout
         self.growing = maxout < self.nframes
 
-    def on_loss(self, seq: int, sent: int) -> None:
-        """The frame the target got as its ``seq``-th was lost; ``sent`` frames have gone to it
-        so far. The first loss of a window halves it (ssthresh too: growth goes on by one per
-        full window); losses of frames sent before that cut change nothing more."""
+    def on_loss(self, seq: int, sent: int, by: object = None) -> None:
+        """The frame the target got as its ``seq``-th (``by``, the exchange) was lost; ``sent``
+        frames have gone to it so far. The first loss of a window halves it (ssthresh too:
+        growth goes on by one per full window); losses of frames sent before that cut change
+        nothing more."""
         if seq <= self.recover:
             return
         self.recover = sent
         maxout = self.maxout
+        self.before_cut = (maxout, self.ssthresh, self.next_cwnd)
+        self.cut_by = by
         cut = maxout // 2
         if cut < MIN_CUT:
             cut = MIN_CUT if maxout > MIN_CUT else maxout
         self.maxout = self.ssthresh = cut
         self.next_cwnd = cut
         self.growing = cut < self.nframes
+
+    def spurious(self, by: object) -> None:
+        """The send taken as lost that made the last cut was answered after all (it was late,
+        not lost): the cut is undone, as TCP's Eifel response does. Any other frame: nothing."""
+        before = self.before_cut
+        if before is None or by is not self.cut_by:
+            return
+        self.maxout, self.ssthresh, self.next_cwnd = before
+        if self.maxout > self.nframes:
+            self.maxout = self.nframes
+        self.before_cut = None
+        self.cut_by = None
+        self.growing = self.maxout < self.nframes

@@ -76,12 +76,14 @@ def test_answers_in_order_resend_nothing() -> None:
     assert engine.counters.retransmits == 0 and window(engine) == (8, 8, 0)
 
 
-def test_a_late_answer_to_the_first_send_still_completes_the_frame() -> None:
+def test_a_late_answer_to_the_first_send_completes_the_frame_and_undoes_the_cut() -> None:
     engine, target, frames = eight_out()
     for frame in frames[1:4]:
         engine.receive_frame(target.answer(frame), "eth0", 1.002)
     ((_, resent),) = engine.frames_to_send(1.002)
+    assert window(engine)[:2] == (4, 4)
     engine.receive_frame(target.answer(frames[0]), "eth0", 1.003)  # only late, not lost
+    assert window(engine)[:2] == (8, 8)  # so the cut it made is undone
     for frame in frames[4:]:
         engine.receive_frame(target.answer(frame), "eth0", 1.003)
     events = drain(engine)
@@ -128,3 +130,15 @@ def test_frames_on_another_interface_show_nothing_about_this_one() -> None:
         engine.receive_frame(target.answer(frame), "eth0", 1.002)
     resent = engine.frames_to_send(1.002)
     assert [ata(f)[1].lba for _, f in resent] == [ata(on_eth0[0])[1].lba]
+
+
+def test_an_answer_while_waiting_to_be_resent_undoes_the_cut_of_a_timeout() -> None:
+    engine, target, frames = eight_out(fast_retransmit=0)
+    # All eight time out: the first cuts the window to four, four are resent, four wait.
+    engine.handle_timer(1.05)
+    resent = [f for _, f in engine.frames_to_send(1.05)]
+    assert len(resent) == 4 and window(engine) == (4, 4, 4)
+    engine.receive_frame(target.answer(frames[0]), "eth0", 1.06)  # the first send that cut
+    assert window(engine)[:2] == (8, 8)
+    engine.receive_frame(target.answer(frames[7]), "eth0", 1.06)  # waiting, late too: no cut to undo
+    assert window(engine)[:2] == (8, 8)

@@ -90,6 +90,20 @@ def test_after_a_cut_the_window_grows_one_frame_per_full_window() -> None:
     assert w.maxout == 9
 
 
+def test_a_cut_is_undone_only_for_the_loss_that_made_it() -> None:
+    w = Window(64)
+    w.maxout = 20
+    lost, other = object(), object()
+    w.on_loss(seq=5, sent=30, by=lost)
+    w.on_loss(seq=6, sent=30, by=other)  # the same window: no second cut
+    w.spurious(other)
+    assert (w.maxout, w.ssthresh) == (10, 10)
+    w.spurious(lost)
+    assert (w.maxout, w.ssthresh, w.next_cwnd) == (20, 32, 64)
+    w.spurious(lost)  # once
+    assert w.maxout == 20 and w.growing
+
+
 def test_smaller_buffer_count_resets_the_window() -> None:
     w = Window(16)
     w.set_nframes(4)
