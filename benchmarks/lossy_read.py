@@ -5,7 +5,7 @@ it 1 MiB at a time, one request after the other (dd's pattern through the FUSE f
 every byte. Needs root.
 
 Run: .venv/bin/python benchmarks/lossy_read.py [--drops 0,1,10] [--seconds 5] [--rounds 3]
-     [--mtu 1500] [--base OTHER_SRC]
+     [--mtu 1500] [--min-rto S] [--base OTHER_SRC]
 Prints MB/s and data frames/s per drop rate (median of the rounds). With --base, each round
 runs the same measurement with the pyaoe package under OTHER_SRC (a `src` directory of another
 checkout) and with this one, in alternating order, and prints the ratio pair by pair: a shared
@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve()
 SRC = HERE.parents[1] / "src"
 
 
-def measure(drop: int, seconds: float, mtu: int, size_mib: int) -> dict[str, float]:
+def measure(drop: int, seconds: float, mtu: int, size_mib: int, min_rto: float | None) -> dict[str, float]:
     """One run, in this process: MB/s, data frames/s and retransmissions at ``drop`` % each way."""
     from pyaoe.lab.netns import Lab
     from pyaoe.reliability.peers import lossy_wire, start_initiator, start_target
@@ -46,7 +46,8 @@ def measure(drop: int, seconds: float, mtu: int, size_mib: int) -> dict[str, flo
                 lossy_wire(lab, initiator_ns, here.ifname, drop, 0)
             argv = ["9", "3", there.ifname, str(path)]
             with start_target(lab, target_ns, argv, command=("/usr/sbin/vblade",), workdir=workdir):
-                service = start_initiator(initiator_ns, [here.ifname], deadsecs=60.0)
+                options = {} if min_rto is None else {"min_rto": min_rto}
+                service = start_initiator(initiator_ns, [here.ifname], deadsecs=60.0, **options)
                 try:
                     deadline = time.monotonic() + 60
                     while True:
@@ -84,6 +85,8 @@ def child(src: Path, drop: int, args: argparse.Namespace) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     argv = [sys.executable, str(HERE), "--one", str(drop), "--seconds", str(args.seconds)]
     argv += ["--mtu", str(args.mtu), "--size", str(args.size)]
+    if args.min_rto is not None:
+        argv += ["--min-rto", str(args.min_rto)]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"measurement with {src} failed:\n{out.stderr}")
@@ -98,12 +101,13 @@ def main() -> None:
     parser.add_argument("--mtu", type=int, default=1500)
     parser.add_argument("--size", type=int, default=64, help="file size in MiB")
     parser.add_argument("--base", type=Path, help="a src directory to compare against, pair by pair")
+    parser.add_argument("--min-rto", type=float, help="the initiator's min_rto (default: its default)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
         import pyaoe
 
-        figures = measure(args.one, args.seconds, args.mtu, args.size)
+        figures = measure(args.one, args.seconds, args.mtu, args.size, args.min_rto)
         print(f"# pyaoe from {Path(pyaoe.__file__).parent}", file=sys.stderr)
         print(json.dumps(figures))
         return
