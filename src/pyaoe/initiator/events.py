@@ -166,6 +166,8 @@ class Counters:
     frames_sent: int = 0
     frames_received: int = 0
     retransmits: int = 0
+    #: Of those, frames resent before their timeout because later frames were answered.
+    fast_retransmits: int = 0
     #: Answers whose tag, source MAC or shelf.slot matched nothing outstanding.
     unexpected_responses: int = 0
     aoe_errors: int = 0

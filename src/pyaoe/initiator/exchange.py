@@ -103,8 +103,11 @@ class Exchange:
         "lba_registers",
         "nsect",
         "older",
+        "on_path",
+        "pseq",
         "request",
         "sent_at",
+        "seq",
         "state",
         "tag",
         "target",
@@ -135,6 +138,11 @@ class Exchange:
     #: Earlier sends still matchable: (tag, target, sent_at), oldest first; None until a resend.
     older: list[tuple[int, Target, float]] | None
     first_sent: float
+    #: The latest send's number among the target's sends, and among those on its interface;
+    #: the interface's exchanges out (Paths.outstanding[ifname]) while it is one of them.
+    seq: int
+    pseq: int
+    on_path: dict[Exchange, None] | None
     #: When the current target got it (for scorn: how long this target kept it unanswered).
     target_since: float
     #: Sends in all, and sends to the current target (its timeout doubles with each).
@@ -212,6 +220,9 @@ def new_exchange(
     exchange.sent_at = now
     exchange.older = None
     exchange.first_sent = now
+    exchange.seq = 0
+    exchange.pseq = 0
+    exchange.on_path = None
     exchange.target_since = now
     exchange.transmissions = 1
     exchange.tries = 1

@@ -75,7 +75,7 @@ class InFlight:
         first_capped = now + deadsecs if deadsecs and now + deadsecs < first else first
         macs = self.macs
         prefixes = target.request_prefixes
-        prefix_ifname = None
+        prefix_ifname: str | None = None
         prefix = b""
         data_of = None
         data = _NO_DATA
@@ -84,6 +84,14 @@ class InFlight:
         run_deadline = NEVER
         writes = 0
         write, probe = _WRITE, _PROBE
+        # Each send's number among the target's and among its interface's (Window.on_loss and
+        # Retransmit.answered_after read them); what is out on an interface, in send order.
+        paths = target.paths
+        path_sent = paths.sent
+        path_out = paths.outstanding
+        seq = target.reads + target.writes
+        pseq = 0
+        on_path: dict[Exchange, None] = {}
         for exchange, ifname, tag in zip(exchanges, ifnames, tags, strict=False):  # as long as each other
             if ifname != prefix_ifname:
                 # Kept per interface until the interface's MAC changes.
@@ -93,7 +101,11 @@ class InFlight:
                     if cached is not None and cached[0] is macs[ifname]
                     else self._prefix(target, ifname)
                 )
+                if prefix_ifname is not None:
+                    path_sent[prefix_ifname] = pseq
                 prefix_ifname = ifname
+                pseq = path_sent[ifname]
+                on_path = path_out[ifname]
             old_tag = exchange.tag
             kind = exchange.kind
             if not old_tag:
@@ -102,6 +114,11 @@ class InFlight:
                     raise ValueError(f"{exchange.describe()} was made for another target")
                 deadline = first if kind is probe else first_capped
             else:
+                if exchange.on_path is not None:
+                    # Sent again while still counted out (a timeout or fast retransmit took it
+                    # out first, always; this keeps it in one interface's order whatever).
+                    del exchange.on_path[exchange]
+                    exchange.on_path = None
                 older = exchange.older
                 if older is None:
                     older = exchange.older = []
@@ -125,6 +142,14 @@ class InFlight:
             exchange.tag = tag
             exchange.ifname = ifname
             by_tag[tag] = exchange
+            seq += 1
+            pseq += 1
+            exchange.seq = seq
+            exchange.pseq = pseq
+            if kind is not probe:
+                # Probes go to a target that lost frames: their losses show nothing new.
+                on_path[exchange] = None
+                exchange.on_path = on_path
 
             registers = exchange.lba_registers.to_bytes(6, "little")
             if kind is write:
@@ -178,6 +203,8 @@ class InFlight:
             run.append(exchange)
         if run:
             self.timers.schedule_run(run, run_deadline)
+        if prefix_ifname is not None:
+            path_sent[prefix_ifname] = pseq
         target.nout += count
         target.writes += writes
         target.reads += count - writes
@@ -206,6 +233,10 @@ class InFlight:
             exchange.older = None
         exchange.state = _RETIRED
         exchange.deadline = NEVER
+        on_path = exchange.on_path
+        if on_path is not None:
+            del on_path[exchange]
+            exchange.on_path = None
         request = exchange.request
         if request is None:
             return False

@@ -61,9 +61,15 @@ class InitiatorConfig:
     #: Retransmission timeout before any round trip was measured. The driver starts near 16 s
     #: (its deviation is initialised in the wrong scale); 250 ms is its intended average.
     initial_rto: float = 0.25
-    #: Bounds of the computed retransmission timeout.
-    min_rto: float = 0.05
+    #: Bounds of the computed retransmission timeout (smoothed RTT + 4 x its variation). The
+    #: floor is low enough that on a LAN the timeout follows the measured round trip; it is
+    #: there for clocks and schedulers, not for the wire.
+    min_rto: float = 0.005
     max_rto: float = 2.0
+    #: A frame is resent without waiting for its timeout when this many frames sent after it
+    #: on the same interface were answered (all of them when fewer were sent): fast
+    #: retransmit. 0 turns it off: only timeouts resend, as in the driver.
+    fast_retransmit: int = 3
     #: A frame unanswered this long by one target taints that target and moves to another
     #: (the driver's HARD_SCORN_SECS; deadsecs divided by the number of targets if smaller).
     scorn_secs: float = 10.0
@@ -82,6 +88,8 @@ class InitiatorConfig:
             raise ValueError(f"discover_again {self.discover_again} must be positive and rising")
         if not 0 < self.min_rto <= self.initial_rto <= self.max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
+        if self.fast_retransmit < 0:
+            raise ValueError(f"fast_retransmit {self.fast_retransmit} is negative")
         if self.scorn_secs <= 0:
             raise ValueError(f"scorn_secs {self.scorn_secs} must be positive")
         object.__setattr__(self, "iflist", parse_iflist(self.iflist))

@@ -2,9 +2,12 @@
 
 Frames rotate over the interfaces (the driver's ifrotate); timeouts count against the interface a
 frame went out on, an answer clears the count, and an interface losing too many is given up.
+What is out on each interface, in the order it was sent, shows a loss before the timer does.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Paths", "MAX_INTERFACES"]
 
@@ -15,7 +18,7 @@ MAX_INTERFACES = 8
 class Paths:
     """The interfaces of one target, in the order they were found, with a loss count each."""
 
-    __slots__ = ("losses", "lost", "names", "next_index")
+    __slots__ = ("losses", "lost", "names", "next_index", "outstanding", "sent")
 
     def __init__(self) -> None:
         #: Interface names; read it, change it only through add() and remove().
@@ -24,6 +27,10 @@ class Paths:
         self.lost: dict[str, int] = {}
         self.losses = 0
         self.next_index = 0
+        #: Per interface: the exchanges out on it, oldest send first (InFlight.send adds them,
+        #: retiring, a timeout or a fast retransmit takes them out), and its sends so far.
+        self.outstanding: dict[str, dict[Any, None]] = {}
+        self.sent: dict[str, int] = {}
 
     def add(self, name: str) -> bool:
         """The target answered on ``name``; True when that interface is new to it."""
@@ -34,6 +41,8 @@ class Paths:
             return False
         self.names.append(name)
         self.lost[name] = 0
+        self.outstanding[name] = {}
+        self.sent.setdefault(name, 0)
         return True
 
     def remove(self, name: str) -> bool:
@@ -41,6 +50,9 @@ class Paths:
             return False
         self.names.remove(name)
         self.losses -= self.lost.pop(name)
+        # What is out on it times out as it would; no answer there can show a loss any more.
+        for exchange in self.outstanding.pop(name):
+            exchange.on_path = None
         if self.next_index >= len(self.names):
             self.next_index = 0
         return True

@@ -95,6 +95,7 @@ class Receiver:
         retire = self.inflight.retire
         dirty = self.backlog.dirty
         none_out = self.completion.none_out
+        answered_after = self.retransmit.answered_after
         # Module constants as locals: this loop runs for every frame.
         aoe_error_flag, failure_mask, hlen, aoe_hlen = _ERROR, _FAILURE_MASK, ATA_HLEN, AOE_HLEN
         read, rmw_read, identify, probe, in_flight = _READ, _RMW_READ, _IDENTIFY, _PROBE, _IN_FLIGHT
@@ -136,7 +137,8 @@ class Receiver:
 
                 # What an answer teaches: the window of the target the exchange is out at opens
                 # (Window), the answering target's round-trip time (RttEstimator), its interface's
-                # losses (Paths) and its taint (Target.scorn) come down.
+                # losses (Paths) and its taint (Target.scorn) come down, and frames sent before it
+                # on its interface and still out may be lost (Retransmit.answered_after).
                 current = exchange.target
                 if exchange.state is in_flight:
                     nout = current.nout
@@ -144,6 +146,9 @@ class Receiver:
                     if window.growing:
                         window.on_ack(nout)
                     current.nout = nout - 1
+                else:
+                    # Waiting to be sent again, and its last send answered: it was late, not lost.
+                    current.window.spurious(exchange)
                 if answering is not None:
                     answering.rtt.update(now - sent_at)
                     paths = answering.paths
@@ -151,7 +156,15 @@ class Receiver:
                         paths.answered(ifname)
                     if answering.taint:
                         answering.taint -= 1
+                on_path = exchange.on_path
                 last = retire(exchange)
+                if on_path:
+                    # Frames still out on its interface: the oldest, if sent before this one,
+                    # may be lost (Retransmit.answered_after decides). Answers in order skip this.
+                    for head in on_path:
+                        if head.pseq < exchange.pseq:
+                            answered_after(head, now)
+                        break
                 device = exchange.device
                 if device is not marked:
                     dirty[device] = None
@@ -247,6 +260,9 @@ class Receiver:
         if sent_to.mac != src or address.shelf != shelf or address.slot != slot:
             self._unexpected(shelf, slot, tag, src, dst, now)
             return None
+        if tag != exchange.tag:
+            # An earlier send answered after it was sent again: it was late, not lost.
+            sent_to.window.spurious(exchange)
         current = exchange.target
         answering = current if current.mac == src else exchange.device.target(src)
         return exchange, answering, src, sent_at, flags, error, frame[CMD_STATUS_OFFSET]

@@ -1,7 +1,8 @@
 """pyaoe.initiator.retransmit: the retransmit policy (the driver's rexmit_timer, its probes, deadsecs).
 
-What a timeout costs (window, taint, interface losses), where an exchange is sent again, probes
-of tainted targets, and giving a device up after deadsecs. The timeout itself is rtt.py's, the
+What a timeout costs (window, taint, interface losses), a loss shown by later answers before
+any timeout (fast retransmit), where an exchange is sent again, probes of tainted targets, and
+giving a device up after deadsecs. The timeout itself is rtt.py's, the
 window's arithmetic window.py's; what answers teach them is receive.py's one answer block.
 """
 
@@ -51,7 +52,9 @@ class Retransmit:
             return
         device = exchange.device
         deadsecs = self.config.deadsecs
-        if deadsecs and exchange.kind is not ExchangeKind.PROBE and now - exchange.first_sent >= deadsecs:
+        # The same sum the deadline was scheduled with: now - first_sent >= deadsecs can round
+        # below deadsecs at that very deadline, and the exchange would be resent, not given up.
+        if deadsecs and exchange.kind is not ExchangeKind.PROBE and now >= exchange.first_sent + deadsecs:
             if device.state is DeviceState.UP:
                 reason = f"no answer for {deadsecs:g} s"
                 self.fail_device(device, RequestError.DEVICE_DOWN, reason, timed_out=exchange.request)
@@ -63,6 +66,7 @@ class Retransmit:
             return
         target = exchange.target
         target.nout -= 1
+        self._off_path(exchange)
         self._penalise(device, target, exchange, now)
         if exchange.kind is ExchangeKind.PROBE:
             self.forget(exchange)
@@ -70,7 +74,56 @@ class Retransmit:
             return
         if self.dropped(exchange, now):
             return
+        self._wait_for_resend(exchange)
+
+    # -- fast retransmit -------------------------------------------------------------------
+    def answered_after(self, head: Exchange, now: float) -> None:
+        """An answer came for a frame sent on ``head``'s interface after ``head``, the oldest
+        out there: each oldest frame that enough later ones overtook is lost, and goes again
+        now instead of at its timeout (TCP's fast retransmit; called by the answer block).
+
+        Enough is ``config.fast_retransmit`` answered later frames, or all of them when fewer
+        were sent after it (RFC 5827's early retransmit: a small window has no three)."""
+        threshold = self.config.fast_retransmit
+        on_path = head.on_path
+        if not threshold or on_path is None:
+            return
+        sent = head.target.paths.sent[head.ifname]
+        while on_path:
+            head = next(iter(on_path))
+            after = sent - head.pseq
+            done = after - len(on_path) + 1
+            if done < 1 or done < min(threshold, after):
+                return
+            self.lost(head, now)
+
+    def lost(self, exchange: Exchange, now: float) -> None:
+        """Frames sent after ``exchange`` on its interface were answered and it was not: its
+        window is cut as for a timeout (once per window), and it is sent again at once, with the
+        target's plain timeout: a loss that answers showed earns no backoff."""
+        target = exchange.target
+        target.nout -= 1
+        self._off_path(exchange)
+        target.window.on_loss(exchange.seq, target.reads + target.writes, exchange)
+        if self.dropped(exchange, now):
+            return
+        exchange.tries = 0
+        self.inflight.counters.fast_retransmits += 1
+        self._wait_for_resend(exchange)
+
+    @staticmethod
+    def _off_path(exchange: Exchange) -> None:
+        on_path = exchange.on_path
+        if on_path is not None:
+            del on_path[exchange]
+            exchange.on_path = None
+
+    def _wait_for_resend(self, exchange: Exchange) -> None:
+        """Into its device's resend queue (DataPath sends it when a window has room); only the
+        deadsecs limit stays scheduled for it."""
         exchange.state = ExchangeState.WAITING
+        device = exchange.device
+        deadsecs = self.config.deadsecs
         timers = self.inflight.timers
         if deadsecs:
             timers.schedule(exchange, exchange.first_sent + deadsecs)
@@ -90,7 +143,7 @@ class Retransmit:
             target.scorn()
             if not target.probing:
                 self.schedule_probe(device, target, now)
-        target.window.on_timeout()
+        target.window.on_loss(exchange.seq, target.reads + target.writes, exchange)
         ifname = exchange.ifname
         paths = target.paths
         if not paths.timed_out(ifname, 2 * target.window.nframes):
@@ -111,8 +164,14 @@ class Retransmit:
 
     @staticmethod
     def resend_target(exchange: Exchange) -> Target | None:
-        """Where a timed-out exchange goes again (Device.choose_target: the same one if it can)."""
-        return exchange.device.choose_target(exchange.target)
+        """Where a waiting exchange goes again: a fast retransmit (``tries`` 0, set by lost())
+        to the same target at once, in the place its lost send had in the window, as TCP
+        resends a lost segment whatever its window; a timed-out one where
+        Device.choose_target says (the same target if it can)."""
+        target = exchange.target
+        if exchange.tries == 0 and target.ifaces and target in exchange.device.targets:
+            return target
+        return exchange.device.choose_target(target)
 
     def dropped(self, exchange: Exchange, now: float) -> bool:
         """Retire an exchange whose request already failed (another exchange's error): there is

@@ -20,7 +20,7 @@ class RttEstimator:
 
     __slots__ = ("initial_rto", "max_rto", "min_rto", "rto", "rttvar", "samples", "srtt")
 
-    def __init__(self, initial_rto: float = 0.25, min_rto: float = 0.05, max_rto: float = 2.0) -> None:
+    def __init__(self, initial_rto: float = 0.25, min_rto: float = 0.005, max_rto: float = 2.0) -> None:
         if not 0 < min_rto <= initial_rto <= max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
         self.initial_rto = initial_rto

@@ -45,7 +45,7 @@ _PER_DEVICE: tuple[tuple[_Family, str, str, Callable[[DeviceStats], float]], ...
         "READ and WRITE frames sent to the device's targets, resends included",
         lambda d: d.frames_sent,
     ),
-    (_C, "pyaoe_initiator_device_retransmits", "Frames sent again after a timeout", lambda d: d.retransmits),
+    (_C, "pyaoe_initiator_device_retransmits", "Frames resent (timeout or loss)", lambda d: d.retransmits),
     (
         _G,
         "pyaoe_initiator_device_in_flight_frames",

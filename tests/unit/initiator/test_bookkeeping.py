@@ -10,15 +10,15 @@ fed through receive_frames()/frames_to_send_into() give what receive_frame()/fra
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 
 from pyaoe.errors import DeviceUnavailable
 from pyaoe.initiator import DeviceDown, InitiatorConfig, InitiatorEngine, RequestDone, RequestFailed
-from pyaoe.initiator.device import MAX_TAINT
-from pyaoe.initiator.exchange import ExchangeState
+from pyaoe.initiator.device import MAX_TAINT, Target
+from pyaoe.initiator.exchange import Exchange, ExchangeKind, ExchangeState
 from pyaoe.initiator.requests import RequestKind
 from pyaoe.storage.memory import MemoryBackend
 from pyaoe.target import Export, ExportConfig, TargetEngine
@@ -143,6 +143,27 @@ def check_books(engine: InitiatorEngine) -> None:
             assert t.rtt.min_rto <= t.rtt.rto <= t.rtt.max_rto
             assert t.paths.losses == sum(t.paths.lost.values()) and list(t.paths.lost) == t.ifaces
             assert 0 <= t.taint <= MAX_TAINT
+            check_paths(t, live.values())
+
+
+def check_paths(t: Target, live: Iterable[Exchange]) -> None:
+    """Each interface's exchanges out are the target's exchanges in flight on it (probes aside),
+    in the order they were sent there: what fast retransmit reads."""
+    paths = t.paths
+    assert list(paths.outstanding) == t.ifaces
+    for ifname, on_path in paths.outstanding.items():
+        seqs = [e.pseq for e in on_path]
+        assert seqs == sorted(set(seqs)) and all(0 < n <= paths.sent[ifname] for n in seqs)
+        for e in on_path:
+            assert e.on_path is on_path and e.target is t and e.ifname == ifname
+            assert e.state is ExchangeState.IN_FLIGHT and e.kind is not ExchangeKind.PROBE
+    for e in live:
+        if e.target is t and e.state is ExchangeState.IN_FLIGHT and e.kind is not ExchangeKind.PROBE:
+            assert e.ifname not in paths.outstanding or e.on_path is paths.outstanding[e.ifname], (
+                "in flight but not in its interface's order"
+            )
+        elif e.state is not ExchangeState.IN_FLIGHT:
+            assert e.on_path is None, "waiting to be resent but still counted out on its interface"
 
 
 def recorded_run(scenario: Scenario, batched: bool) -> list[Any]:
@@ -314,10 +335,15 @@ SCENARIOS = {
         8, config=InitiatorConfig(min_rto=0.01, initial_rto=0.01, max_rto=0.01), reorder_delay=0.2
     ),
     "tainted": one_target(7, outage=15.0),
-    # deadsecs shorter than any RTO: it sets every first deadline, and devices go down.
+    # deadsecs shorter than any RTO: it sets every first deadline, and devices go down (no
+    # fast retransmit: nothing may be resent at all).
     "short-deadsecs": one_target(
-        6, config=InitiatorConfig(deadsecs=0.5, min_rto=1.0, initial_rto=1.0), delay=0.001
+        6,
+        config=InitiatorConfig(deadsecs=0.5, min_rto=1.0, initial_rto=1.0, fast_retransmit=0),
+        delay=0.001,
     ),
+    # Only timeouts resend, as in the driver.
+    "timer-only": one_target(9, config=InitiatorConfig(discover_interval=1.0, fast_retransmit=0)),
     "failover": two_targets(4),
 }
 

@@ -246,7 +246,7 @@ def test_overlapping_requests_run_in_submission_order() -> None:
 
 
 def test_lost_frame_is_resent_after_the_initial_timeout_with_a_new_tag() -> None:
-    engine = make_engine(initial_rto=0.25, discover_interval=0)
+    engine = make_engine(initial_rto=0.25, min_rto=0.05, discover_interval=0)
     target = HandTarget()
     bring_up(engine, target)
     rid = engine.submit_read("e1.0", 0, 512)

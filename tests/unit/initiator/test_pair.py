@@ -95,6 +95,9 @@ def test_random_io_through_two_targets_and_two_interfaces_matches_a_model() -> N
         lambda: len(pair.initiator.devices()[0].targets) == 2 if pair.initiator.devices() else False
     )
     pair.wait_up("e1.0")
+    # Both targets on both interfaces before the work starts (a lost config answer is asked
+    # again at the next discovery, and the work may take less time than that).
+    pair.run_until(lambda: all(len(t.interfaces) == 2 for t in pair.initiator.devices()[0].targets))
     random_workload(pair, backend, 7, rounds=20)
     (info,) = pair.initiator.devices()
     assert info.netif == "eth0,eth1"

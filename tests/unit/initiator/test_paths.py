@@ -63,3 +63,29 @@ def test_an_answer_forgives_its_interfaces_losses_only() -> None:
     p.timed_out("eth1", 8)
     p.remove("eth1")
     assert p.losses == 0
+
+
+class _Out:
+    """Stands for an exchange out on an interface."""
+
+    def __init__(self, paths: Paths, name: str) -> None:
+        paths.sent[name] += 1
+        self.pseq = paths.sent[name]
+        self.on_path: dict[object, None] | None = paths.outstanding[name]
+        self.on_path[self] = None
+
+
+def test_each_interface_keeps_what_is_out_on_it_in_send_order_and_its_send_count() -> None:
+    paths = Paths()
+    paths.add("eth0")
+    paths.add("eth1")
+    first, second, other = _Out(paths, "eth0"), _Out(paths, "eth0"), _Out(paths, "eth1")
+    assert list(paths.outstanding["eth0"]) == [first, second]
+    assert list(paths.outstanding["eth1"]) == [other]
+    assert (first.pseq, second.pseq, other.pseq) == (1, 2, 1)
+    # An interface given up forgets what was out on it (that times out as it would) but not
+    # its count: numbers stay rising if it comes back.
+    assert paths.remove("eth0")
+    assert "eth0" not in paths.outstanding and first.on_path is None and second.on_path is None
+    paths.add("eth0")
+    assert paths.outstanding["eth0"] == {} and _Out(paths, "eth0").pseq == 3

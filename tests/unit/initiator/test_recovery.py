@@ -29,16 +29,22 @@ def run_timers(engine: InitiatorEngine, until: float) -> list[tuple[float, str, 
     return sent
 
 
-def test_timeout_cuts_the_targets_window_to_one_frame() -> None:
-    engine = make_engine(discover_interval=0)
+def test_timeouts_halve_the_targets_window_once_per_window_of_frames() -> None:
+    engine = make_engine(discover_interval=0, min_rto=0.05, fast_retransmit=0)
     target = HandTarget(bufcnt=16)
     bring_up(engine, target)
     engine.submit_read("e1.0", 0, 64 * 1024)
     assert len(engine.frames_to_send(1.0)) == 8
-    run_timers(engine, 1.05)
+    run_timers(engine, 1.05)  # all eight time out: one loss of one window
     info = engine.devices()[0].targets[0]
-    assert (info.maxout, info.ssthresh) == (1, 4)
-    assert info.nout == 1  # one frame resent, seven waiting for room
+    assert (info.maxout, info.ssthresh) == (4, 4)
+    assert info.nout == 4  # four frames resent, four waiting for room
+    run_timers(engine, 1.16)  # the four resent (after the cut) time out again: one more cut
+    info = engine.devices()[0].targets[0]
+    assert (info.maxout, info.ssthresh, info.nout) == (2, 2, 2)
+    run_timers(engine, 1.6)  # never below two frames
+    info = engine.devices()[0].targets[0]
+    assert (info.maxout, info.ssthresh, info.nout) == (2, 2, 2)
 
 
 def test_device_goes_down_after_deadsecs_and_its_requests_fail() -> None:
@@ -166,7 +172,10 @@ def test_frames_move_to_the_other_target_when_one_stops_answering() -> None:
     moved = destinations.index(alive.mac)
     assert set(destinations[:moved]) == {dead}
     assert 11.0 < sent[moved][0] <= 13.0
-    engine.receive_frame(alive.answer(sent[moved][2]), "eth0", 13.0)
+    # Its latest send there (its timeout there backs off from a few milliseconds, and only
+    # the last few tags of an exchange are kept).
+    latest = [f for _, _, f in sent if ata(f)[0].dst == alive.mac][-1]
+    engine.receive_frame(alive.answer(latest), "eth0", 13.0)
     assert [e.request_id for e in drain(engine) if isinstance(e, RequestDone)] == [rid]
     (tainted,) = [t for t in engine.devices()[0].targets if t.mac == dead]
     assert tainted.taint > 0
@@ -190,7 +199,7 @@ def test_tainted_target_is_probed_and_used_again_once_it_answers() -> None:
     dead, alive = (a, b) if dead_mac == TMAC else (b, a)
     sent = run_timers(engine, 3.0)
     moved = [f for _, _, f in sent if ata(f)[0].dst == alive.mac]
-    engine.receive_frame(alive.answer(moved[0]), "eth0", 3.0)
+    engine.receive_frame(alive.answer(moved[-1]), "eth0", 3.0)  # its latest tag there
     # Probes (full-size READs of LBA 0) go to the tainted target; answering them clears its taint.
     for _ in range(50):
         probes = [f for _, _, f in run_timers(engine, engine.get_timer() or 3.0) if ata(f)[0].dst == dead.mac]
@@ -266,7 +275,7 @@ def test_device_with_no_usable_interface_goes_down_after_deadsecs() -> None:
 
 def test_a_resent_write_holds_back_overlapping_requests_for_one_timeout() -> None:
     """A late copy of a resent write could land after a newer write to the same sectors."""
-    engine = make_engine(discover_interval=0)
+    engine = make_engine(discover_interval=0, min_rto=0.05)
     target = HandTarget()
     bring_up(engine, target)
     first = engine.submit_write("e1.0", 0, b"1" * 512)
@@ -310,3 +319,22 @@ def test_an_interface_that_keeps_losing_frames_is_no_longer_used_for_that_target
     assert engine.devices()[0].targets[0].interfaces == ("eth0",)
     texts = [e.text for e in drain(engine) if isinstance(e, Diagnostic) and e.kind is DiagnosticKind.INFO]
     assert "aoe: e1.0: 5 frames lost on eth1 to 0200000000aa; no longer using that interface for it" in texts
+
+
+def test_device_goes_down_at_exactly_deadsecs_after_the_first_send() -> None:
+    # 0.2 + 0.5 is 0.7, but 0.7 - 0.2 is 0.49999999999999994: a check written as
+    # now - first_sent >= deadsecs misses the deadline it was woken for and resends instead.
+    engine = make_engine(deadsecs=0.5, discover_interval=0, initial_rto=1.0, min_rto=1.0, max_rto=1.0)
+    target = HandTarget()
+    bring_up(engine, target)
+    rid = engine.submit_read("e1.0", 0, 512)
+    assert len(engine.frames_to_send(0.2)) == 1
+    due = engine.get_timer()
+    assert due == 0.2 + 0.5
+    engine.handle_timer(due)
+    assert engine.frames_to_send(due) == []
+    events = drain(engine)
+    assert [e.reason for e in events if isinstance(e, DeviceDown)] == ["no answer for 0.5 s"]
+    assert [(e.request_id, e.error) for e in events if isinstance(e, RequestFailed)] == [
+        (rid, RequestError.TIMEOUT)
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyaoe.initiator import InitiatorConfig
 from pyaoe.initiator.rtt import RttEstimator
 
 
@@ -62,3 +63,17 @@ def test_negative_samples_are_ignored_and_reset_forgets_everything() -> None:
 def test_bounds_must_be_ordered() -> None:
     with pytest.raises(ValueError):
         RttEstimator(initial_rto=0.01, min_rto=0.05, max_rto=2.0)
+
+
+def test_by_default_the_timeout_follows_a_lan_round_trip_down_to_a_few_milliseconds() -> None:
+    config = InitiatorConfig()
+    rtt = RttEstimator(config.initial_rto, config.min_rto, config.max_rto)
+    for sample in (0.0012, 0.0008) * 40:  # 1 ms round trips, +-0.2 ms
+        rtt.update(sample)
+    # srtt + 4 x rttvar of these samples is about 1.8 ms: the floor (5 ms) holds it, not 50 ms.
+    assert rtt.rto == config.min_rto == 0.005
+    for sample in (0.004, 0.002) * 40:  # a busier wire: 3 ms +- 1 ms
+        rtt.update(sample)
+    assert rtt.rto == pytest.approx(rtt.srtt + 4 * rtt.rttvar)  # type: ignore[operator]
+    assert 0.006 < rtt.rto < 0.008
+    assert [rtt.backoff(n) / rtt.rto for n in (1, 2, 3)] == [1, 2, 4]  # doubled per resend
