@@ -89,18 +89,25 @@ def main() -> int:
                         order.reverse()
                     for name in order:
                         figures[name].append(run(*sides[name], index))
-                    print(workload.name, rnd + 1, {k: round(v[-1], 1) for k, v in figures.items()}, flush=True)
+                    now = {k: round(v[-1], 1) for k, v in figures.items()}
+                    print(workload.name, rnd + 1, now, flush=True)
                 medians = {k: round(statistics.median(v), 1) for k, v in figures.items()}
-                line = f"{workload.name}: medians MB/s {medians}; this/file "
-                line += f"{statistics.median(a / b for a, b in zip(figures['this'], figures['file'])):.2f}"
+                line = f"{workload.name}: medians MB/s {medians}"
+                line += f"; this/file {_paired(figures, 'this', 'file')}"
                 if args.base:
-                    line += f", base/file {statistics.median(a / b for a, b in zip(figures['base'], figures['file'])):.2f}"
-                    line += f", this/base {statistics.median(a / b for a, b in zip(figures['this'], figures['base'])):.2f}"
+                    line += f", base/file {_paired(figures, 'base', 'file')}"
+                    line += f", this/base {_paired(figures, 'this', 'base')}"
                 print(line, flush=True)
         finally:
             qemu.terminate()
             qemu.wait(10)
     return 0
+
+
+def _paired(figures: dict[str, list[float]], top: str, bottom: str) -> str:
+    """The median of the rounds' own ratios top/bottom."""
+    ratios = (a / b for a, b in zip(figures[top], figures[bottom], strict=True))
+    return f"{statistics.median(ratios):.2f}"
 
 
 if __name__ == "__main__":
