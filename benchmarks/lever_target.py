@@ -91,6 +91,19 @@ def rx_ring() -> None:
     after_open(tune)
 
 
+def tx_ring() -> None:
+    """A PACKET_MMAP transmit ring (tx_ring.py): frames received into its slots, answered there
+    and sent with one send() a batch instead of sendmmsg's copy of each."""
+    from tx_ring import TxRing, slot_size
+
+    def tune(port: Any) -> None:
+        port._batch = TxRing(
+            port.sock.fileno(), port.sock.ifname, slot_size(port.sock.mtu + 14), port.batch_size
+        )
+
+    after_open(tune)
+
+
 def io_uring() -> None:
     """A batch's runs as one io_uring submission (PyPI liburing): FileBackend gets submit(), so
     the fast path hands it every run of a batch at once; one io_uring_enter for all of them."""
@@ -143,6 +156,7 @@ LEVERS: dict[str, Callable[[], None]] = {
     "c-loop": c_loop,
     "io-uring": io_uring,
     "rx-ring": rx_ring,
+    "tx-ring": tx_ring,
     "mmap-reads": mmap_reads,
     "none": no_lever,
     # The mask list is on the command line (target_levers.py adds -m for this lever's side).
