@@ -34,10 +34,11 @@ _MAC_OFFSET = 66
 _REQ = struct.Struct("@IIII")
 
 
-def ring_frame_size(largest_frame: int) -> int:
-    """The slot size (a power of two, at least a page's eighth) that holds ``largest_frame``."""
+def ring_frame_size(largest_frame: int, offset: int = _MAC_OFFSET) -> int:
+    """The slot size (a power of two, at least a page's eighth) that holds ``largest_frame``
+    at ``offset`` in the slot (a receive ring's frame offset by default)."""
     size = 2048
-    while size < _MAC_OFFSET + largest_frame:
+    while size < offset + largest_frame:
         size *= 2
     return size
 

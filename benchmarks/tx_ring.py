@@ -12,12 +12,11 @@ batch is received into the slots from that point on and its replies are kept con
 from __future__ import annotations
 
 import ctypes
-import errno
 import mmap
-import os
 import socket
-import struct
 from collections.abc import Sequence
+
+from rx_ring import _PACKET_VERSION, _REQ, _SOL_PACKET, _TPACKET_V2, ring_frame_size
 
 from pyaoe.net import mmsg
 from pyaoe.net.mmsg import MSG_WAITFORONE
@@ -25,26 +24,17 @@ from pyaoe.net.mmsg import MSG_WAITFORONE
 __all__ = ["TxRing", "slot_size"]
 
 # <linux/if_packet.h>
-_SOL_PACKET = 263
-_PACKET_VERSION = 10
 _PACKET_TX_RING = 13
-_TPACKET_V2 = 1
-_TP_STATUS_AVAILABLE = 0
 _TP_STATUS_SEND_REQUEST = 1
-_TP_STATUS_WRONG_FORMAT = 4
 # struct tpacket2_hdr: tp_status, tp_len (u32 each). A frame's bytes start at TPACKET2_HDRLEN
 # less the sockaddr_ll: after the 32-byte aligned header.
 _LEN_WORD = 1
 _DATA_OFFSET = 32
-_REQ = struct.Struct("@IIII")
 
 
 def slot_size(largest_frame: int) -> int:
-    """A slot (a power of two from 2 KiB) that holds ``largest_frame`` after the slot's header."""
-    size = 2048
-    while size < _DATA_OFFSET + largest_frame:
-        size *= 2
-    return size
+    """A slot that holds ``largest_frame`` after the slot's header."""
+    return ring_frame_size(largest_frame, _DATA_OFFSET)
 
 
 class TxRing:
@@ -99,17 +89,7 @@ class TxRing:
             while words[slot * step] == _TP_STATUS_SEND_REQUEST:
                 self.tx.send(b"")
         self.buffers = self._slots[head : head + self.count]
-        n: int = mmsg._recvmmsg(
-            self.fd, self._msgs_address + head * mmsg._MMSGHDR.size, self.count, flags, None
-        )
-        if n < 0:
-            err = ctypes.get_errno()
-            if err == errno.EINTR:
-                return 0
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
-                raise BlockingIOError(err, os.strerror(err))
-            raise OSError(err, os.strerror(err))
-        return n
+        return mmsg.recv_mmsg(self.fd, self._msgs_address + head * mmsg._MMSGHDR.size, self.count, flags)
 
     def lengths(self, n: int) -> list[int]:
         lengths: list[int] = self._msg_lengths[self.head : self.head + n].tolist()

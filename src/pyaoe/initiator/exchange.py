@@ -163,6 +163,13 @@ class Exchange:
                 return target, sent_at
         return None
 
+    def leave_path(self) -> None:
+        """No longer counted out on its interface (answered, taken as lost, or sent again)."""
+        on_path = self.on_path
+        if on_path is not None:
+            del on_path[self]
+            self.on_path = None
+
     def describe(self) -> str:
         """The command, for error messages: 'WRITE of 2 sectors at LBA 100'."""
         kind = self.kind

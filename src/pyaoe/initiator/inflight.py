@@ -114,11 +114,9 @@ class InFlight:
                     raise ValueError(f"{exchange.describe()} was made for another target")
                 deadline = first if kind is probe else first_capped
             else:
-                if exchange.on_path is not None:
-                    # Sent again while still counted out (a timeout or fast retransmit took it
-                    # out first, always; this keeps it in one interface's order whatever).
-                    del exchange.on_path[exchange]
-                    exchange.on_path = None
+                # Sent again: a timeout or fast retransmit took it off its interface's order
+                # already; this keeps it in one interface's order whatever.
+                exchange.leave_path()
                 older = exchange.older
                 if older is None:
                     older = exchange.older = []
@@ -233,10 +231,7 @@ class InFlight:
             exchange.older = None
         exchange.state = _RETIRED
         exchange.deadline = NEVER
-        on_path = exchange.on_path
-        if on_path is not None:
-            del on_path[exchange]
-            exchange.on_path = None
+        exchange.leave_path()
         request = exchange.request
         if request is None:
             return False

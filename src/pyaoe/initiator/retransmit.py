@@ -66,7 +66,7 @@ class Retransmit:
             return
         target = exchange.target
         target.nout -= 1
-        self._off_path(exchange)
+        exchange.leave_path()
         self._penalise(device, target, exchange, now)
         if exchange.kind is ExchangeKind.PROBE:
             self.forget(exchange)
@@ -103,20 +103,13 @@ class Retransmit:
         target's plain timeout: a loss that answers showed earns no backoff."""
         target = exchange.target
         target.nout -= 1
-        self._off_path(exchange)
+        exchange.leave_path()
         target.window.on_loss(exchange.seq, target.reads + target.writes, exchange)
         if self.dropped(exchange, now):
             return
         exchange.tries = 0
         self.inflight.counters.fast_retransmits += 1
         self._wait_for_resend(exchange)
-
-    @staticmethod
-    def _off_path(exchange: Exchange) -> None:
-        on_path = exchange.on_path
-        if on_path is not None:
-            del on_path[exchange]
-            exchange.on_path = None
 
     def _wait_for_resend(self, exchange: Exchange) -> None:
         """Into its device's resend queue (DataPath sends it when a window has room); only the

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from struct import Struct
 
-__all__ = ["MmsgBatch", "MmsgSender", "MSG_WAITFORONE", "MSG_DONTWAIT"]
+__all__ = ["MmsgBatch", "MmsgSender", "MSG_WAITFORONE", "MSG_DONTWAIT", "recv_mmsg"]
 
 MSG_DONTWAIT = 0x40
 MSG_WAITFORONE = 0x10000
@@ -32,6 +32,20 @@ _IOVEC = Struct("@PN")
 _MMSGHDR = Struct("@PI4xPNPNi4xI4x")
 _MSG_LEN_OFFSET = _MMSGHDR.size - 8
 _MSG_LEN = Struct("@I")
+
+
+def recv_mmsg(fd: int, msgs_address: int, count: int, flags: int) -> int:
+    """recvmmsg(2) into the ``count`` mmsghdrs at ``msgs_address``; how many frames came (0 on
+    a signal). BlockingIOError when none is waiting and the call may not block."""
+    n: int = _recvmmsg(fd, msgs_address, count, flags, None)
+    if n < 0:
+        err = ctypes.get_errno()
+        if err == errno.EINTR:
+            return 0
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise BlockingIOError(err, os.strerror(err))
+        raise OSError(err, os.strerror(err))
+    return n
 
 
 class MmsgSender:
@@ -98,15 +112,7 @@ class MmsgBatch:
     def recv(self, flags: int = MSG_WAITFORONE) -> int:
         """Receive up to ``count`` frames into the buffers; returns how many (blocks for the first
         unless MSG_DONTWAIT; raises BlockingIOError when none is waiting then)."""
-        n: int = _recvmmsg(self.fd, self._recv_msgs_address, self.count, flags, None)
-        if n < 0:
-            err = ctypes.get_errno()
-            if err == errno.EINTR:
-                return 0
-            if err in (errno.EAGAIN, errno.EWOULDBLOCK):
-                raise BlockingIOError(err, os.strerror(err))
-            raise OSError(err, os.strerror(err))
-        return n
+        return recv_mmsg(self.fd, self._recv_msgs_address, self.count, flags)
 
     def length(self, index: int) -> int:
         """The length of the frame received into buffer ``index`` by the last recv()."""
