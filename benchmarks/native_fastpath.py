@@ -30,16 +30,19 @@ SOURCE = Path(__file__).resolve().with_name("fastloop.c")
 
 
 def build_loop() -> ModuleType:
-    """Compile fastloop.c (cc -O2 -shared) into a temporary directory and import it."""
+    """Compile fastloop.c (cc -O2 -shared) into a temporary directory and import it (the
+    directory is removed once the module is loaded: the mapping outlives the file)."""
     name = "_fastloop" + sysconfig.get_config_var("EXT_SUFFIX")
-    out = Path(tempfile.mkdtemp(prefix="pyaoe-fastloop-")) / name
-    include = sysconfig.get_paths()["include"]
-    cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", f"-I{include}", "-o", str(out), str(SOURCE)], check=True)
-    spec = importlib.util.spec_from_file_location("_fastloop", out)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="pyaoe-fastloop-") as tmp:
+        out = Path(tmp) / name
+        include = sysconfig.get_paths()["include"]
+        cc = os.environ.get("CC", "cc")
+        argv = [cc, "-O2", "-shared", "-fPIC", f"-I{include}", "-o", str(out), str(SOURCE)]
+        subprocess.run(argv, check=True)
+        spec = importlib.util.spec_from_file_location("_fastloop", out)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 
