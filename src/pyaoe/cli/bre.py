@@ -33,6 +33,10 @@ _PATTERN_BUFFER_BYTES = 256
 _NO_MATCH = -1
 #: What grep's own matcher (dfa) refuses after the regex engine accepted it.
 CONFUSING_BRACKETS = "character class syntax is [[:space:]], not [:space:]"
+INVALID_INTERVAL = "invalid content of \\{\\}"
+TOO_BIG = "regular expression too big"
+#: The largest bound of an interval (<regex.h> RE_DUP_MAX).
+_RE_DUP_MAX = 0x7FFF
 
 
 class BreError(ValueError):
@@ -93,8 +97,10 @@ class Bre:
             else:
                 # The engine has already freed what it built for this part.
                 errors.append(error.decode("utf-8", "replace"))
-        if not errors and any(_confusing_bracket(part) for part in pattern.split("\n")):
-            errors.append(CONFUSING_BRACKETS)
+        if not errors:
+            refused = _dfa_error(pattern)
+            if refused is not None:
+                errors.append(refused)
         if errors:
             self.close()
             raise BreError(*errors)
@@ -120,25 +126,75 @@ class Bre:
             self.close()
 
 
-def _confusing_bracket(part: str) -> bool:
-    """True when a bracket expression of ``part`` reads [:name:] (meant as [[:name:]]).
-
-    GNU grep refuses that ("character class syntax is ..."), the regex engine does not: a
-    bracket whose first and last characters are colons, with something else between and no
-    range or [:class:], [.coll.] or [=equiv=] inside. ``part`` already compiled, so every
-    bracket is closed.
+def _dfa_error(pattern: str) -> str | None:
+    """What GNU grep's own matcher (dfa.c) refuses in ``pattern`` after the regex engine accepted
+    it, the first in the pattern's order; None when it refuses nothing. Two things: a bracket
+    expression that reads [:name:] (meant as [[:name:]]), and an interval the engine reads more
+    loosely: dfa wants digits, at most one comma, digits, then \\} ("a\\{\\,\\}" is refused),
+    and no bound past RE_DUP_MAX. An interval where a repetition has nothing to repeat (at the
+    start, after \\( or \\|) is literal text to both. The pattern already compiled, so every
+    bracket and escape is complete.
     """
-    i = 0
-    while i < len(part):
-        if part[i] == "\\":
+    i, n = 0, len(pattern)
+    # laststart: only zero-width tokens since the start, a \( or an alternative; opened: the
+    # token before was one of those three themselves (where ^ is an anchor).
+    laststart = opened = True
+    while i < n:
+        c = pattern[i]
+        was_opened, opened = opened, False
+        if c == "\\":
+            e = pattern[i + 1]
             i += 2
-        elif part[i] == "[":
-            i, confusing = _scan_bracket(part, i + 1)
-            if confusing:
-                return True
-        else:
+            if e in "(|":
+                laststart = opened = True
+            elif e == "{" and not laststart:
+                error, i = _interval(pattern, i)
+                if error:
+                    return error
+            elif e not in "`'<>bB":  # the zero-width escapes leave laststart as it was
+                laststart = False
+        elif c == "\n":
+            laststart = opened = True
             i += 1
-    return False
+        elif c == "[":
+            i, confusing = _scan_bracket(pattern, i + 1)
+            if confusing:
+                return CONFUSING_BRACKETS
+            laststart = False
+        elif (c == "^" and was_opened) or (c == "$" and _ends_branch(pattern, i + 1)):
+            i += 1  # an anchor: zero-width
+        else:
+            laststart = False
+            i += 1
+    return None
+
+
+def _ends_branch(pattern: str, i: int) -> bool:
+    """Whether a $ before ``i`` is an anchor: at the end of the pattern, a group or a branch."""
+    return i == len(pattern) or pattern.startswith(("\\)", "\\|", "\n"), i)
+
+
+def _interval(pattern: str, i: int) -> tuple[str | None, int]:
+    """dfa.c's reading of the interval whose \\{ is before ``i``: (its refusal or None, the
+    index after it)."""
+    n = len(pattern)
+    j = i
+    while j < n and pattern[j].isascii() and pattern[j].isdigit():
+        j += 1
+    low = min(int(pattern[i:j]), _RE_DUP_MAX + 1) if j > i else -1
+    high = low
+    if j < n and pattern[j] == ",":
+        low = max(low, 0)
+        k = j + 1
+        while k < n and pattern[k].isascii() and pattern[k].isdigit():
+            k += 1
+        high = min(int(pattern[j + 1 : k]), _RE_DUP_MAX + 1) if k > j + 1 else -1
+        j = k
+    if not (pattern.startswith("\\}", j) and low >= 0 and (high < 0 or low <= high)):
+        return INVALID_INTERVAL, j
+    if high > _RE_DUP_MAX:
+        return TOO_BIG, j + 2
+    return None, j + 2
 
 
 def _scan_bracket(part: str, i: int) -> tuple[int, bool]:

@@ -85,6 +85,8 @@ REFUSED = {
     r"\)": r"Unmatched ) or \)",
     r"a\{1": r"Unmatched \{",
     r"a\{2,1\}": r"Invalid content of \{\}",
+    # The regex engine takes "\," as the comma; grep's own matcher (dfa) does not.
+    r"]\{\,\}": r"invalid content of \{\}",
     r"\1": "Invalid back reference",
     r"\(a\)\2": "Invalid back reference",
     "[[:foo:]]": "Invalid character class name",
